@@ -1,0 +1,81 @@
+"""Runtime settings of the text-to-SQL graph: which database, which engine, how many retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+EngineName = Literal["template", "finetuned", "ensemble"]
+ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble")
+
+DEFAULT_MODEL = "gemma3-270m"
+
+
+@dataclass(kw_only=True, frozen=True)
+class Context:
+    """Settings for one run of the graph. Every field can be overridden per question."""
+
+    db_path: str = field(
+        default="",
+        metadata={"description": "Path of the DuckDB file to query. Empty: the bundled sales database, built on first use."},
+    )
+    engine: EngineName = field(
+        default="ensemble",
+        metadata={"description": "Who writes the SQL: 'template' (rules), 'finetuned' (the Gemma model), "
+                                 "'ensemble' (the model first, the template engine as fallback)."},
+    )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"description": "Base model: 'gemma3-270m' (the bundled GGUF, converted once), an HF id or a local path."},
+    )
+    adapter: str | None = field(
+        default=None,
+        metadata={"description": "Directory of a LoRA adapter to apply on the base model; None for the base model alone."},
+    )
+    use_rag: bool = field(
+        default=True,
+        metadata={"description": "Ground the prompt with retrieved context (linked tables, values, examples)."},
+    )
+    max_retries: int = field(
+        default=2,
+        metadata={"description": "How many times the model may correct its SQL after a validation or execution error."},
+    )
+    row_limit: int = field(
+        default=1000,
+        metadata={"description": "Most rows returned to the user; the result is flagged as truncated beyond it."},
+    )
+    timeout: float = field(
+        default=10.0,
+        metadata={"description": "Seconds a query may run before it is stopped."},
+    )
+    memory_limit: str = field(
+        default="2GB",
+        metadata={"description": "DuckDB memory limit for executing a query (the executing process is capped too)."},
+    )
+    max_new_tokens: int = field(
+        default=160,
+        metadata={"description": "Most tokens the model may generate for one SQL statement."},
+    )
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> "Context":
+        """A copy with per-question overrides applied; unknown keys raise a clear ValueError."""
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        ctx = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        ctx.check()
+        return ctx
+
+    def check(self) -> None:
+        """Raise ValueError on settings that cannot work, before any work is done."""
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if not 0 <= int(self.max_retries) <= 10:
+            raise ValueError("max_retries must be between 0 and 10")
+        if not 1 <= int(self.row_limit) <= 1_000_000:
+            raise ValueError("row_limit must be between 1 and 1,000,000")
+        if not 0 < float(self.timeout) <= 3600:
+            raise ValueError("timeout must be between 0 and 3600 seconds")

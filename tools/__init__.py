@@ -1,0 +1,1 @@
+"""Building blocks the graph's nodes use: the database, the SQL guard, the engines, the charts."""
