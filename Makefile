@@ -1,0 +1,27 @@
+# Two commands from a fresh clone: `make chat` (the chat on the bundled sales database) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install chat test bench clean
+
+install: $(STAMP)
+
+# torch is pinned to the local CPU wheel through constraints.txt; a loose torch pulls a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+chat: install
+	$(BIN)/gemsql chat
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/foundation.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .langgraph_api

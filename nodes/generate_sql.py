@@ -1,0 +1,87 @@
+"""Write the SQL: the model (with the last error fed back) or the template engine, as the plan says."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import State
+from nodes.common import settings, timed
+from nodes.retrieve_context import context_text
+from tools.schema import DatabaseSchema, load_schema
+
+
+@lru_cache(maxsize=16)
+def _template_engine(schema: DatabaseSchema):
+    from tools.templates import TemplateEngine
+
+    return TemplateEngine(schema)
+
+
+def _with_template(state: State) -> str:
+    from tools.templates import CannotAnswer
+
+    try:
+        return _template_engine(load_schema(state.db)).generate(state.question, state.entities)
+    except CannotAnswer as exc:
+        raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
+
+
+def _with_model(state: State, ctx: Context) -> str:
+    from tools.llm import get_llm
+    from tools.model_store import ModelUnavailable
+    from tools.prompts import build_prompt, extract_sql
+
+    last_sql = state.history[-1]["sql"] if state.history and state.feedback else None
+    prompt = build_prompt(
+        state.question,
+        state.schema_context,
+        context=context_text(state.retrieved),
+        feedback=state.feedback,
+        previous_sql=last_sql or None,
+    )
+    try:
+        raw = get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens).invoke(prompt)
+    except ModelUnavailable as exc:
+        raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
+    sql = extract_sql(raw)
+    if not sql:
+        raise _GenerationFailed("the model wrote no SQL")
+    return sql
+
+
+class _GenerationFailed(Exception):
+    def __init__(self, message: str, skip_to_next_engine: bool = False) -> None:
+        super().__init__(message)
+        self.skip_to_next_engine = skip_to_next_engine
+
+
+@timed("generation")
+def generate_sql(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
+    """One attempt of the plan: returns the SQL, or the reason there is none as ``feedback``."""
+    ctx = settings(state, runtime)
+    attempt = state.attempts
+    engine = state.plan[attempt]
+    try:
+        if engine == "sql":
+            sql = state.question
+        elif engine == "template":
+            sql = _with_template(state)
+        else:
+            sql = _with_model(state, ctx)
+    except _GenerationFailed as exc:
+        plan = state.plan
+        if exc.skip_to_next_engine:  # retrying the same engine cannot help: a missing model, an unknown shape
+            plan = plan[: attempt + 1] + [e for e in plan[attempt + 1 :] if e != engine]
+        return {
+            "sql": "",
+            "engine": engine,
+            "attempts": attempt + 1,
+            "plan": plan,
+            "feedback": str(exc),
+            "history": [{"engine": engine, "sql": "", "error": str(exc)}],
+        }
+    return {"sql": sql, "engine": engine, "attempts": attempt + 1, "feedback": None}

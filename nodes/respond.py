@@ -1,0 +1,56 @@
+"""Last node: the one-line answer, a refusal that says why, or a clear error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.state import State
+from nodes.classify_intent import classify
+from nodes.common import timed
+from tools.answer import summarize
+from tools.schema import load_schema
+
+HELP = (
+    "Ask a question about the data in plain English, for example: 'total sales in 2023', "
+    "'top 5 brands by revenue', 'monthly revenue in the West region', 'active stores by region'. "
+    "Ask 'what tables are there?' to see the schema. gemsql only reads: it never changes the database."
+)
+
+
+def _refusal(state: State) -> str:
+    _, reason = classify(state.question)
+    if state.intent == "write_request":
+        return (f"Refused: gemsql only reads the data in this database; it never changes data or settings and "
+                f"never reads other files, and {reason}. Ask a question about the data instead.")
+    return f"This is not a question about the database: {reason}. {HELP}"
+
+
+def _schema_rows(db: str) -> tuple[list[str], list[list[Any]]]:
+    schema = load_schema(db)
+    rows = [[t.name, c.name, c.type, c.comment] for t in schema.tables for c in t.columns]
+    return ["table", "column", "type", "description"], rows
+
+
+@timed("respond")
+def respond(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
+    """Words for the analyst, whatever path the question took through the graph."""
+    if state.error:  # settings or database problems found before any work
+        return {"answer": "", "error": state.error}
+    if state.intent in ("write_request", "out_of_scope"):
+        message = _refusal(state)
+        return {"answer": message, "error": message}
+    if state.intent == "greeting":
+        return {"answer": HELP, "error": None}
+    if state.intent == "schema_question":
+        columns, rows = _schema_rows(state.db)
+        tables = sorted({r[0] for r in rows})
+        return {"columns": columns, "rows": rows, "error": None,
+                "answer": f"The database has {len(tables)} tables: {', '.join(tables)} ({len(rows)} columns)."}
+    if state.feedback is not None or not state.sql:
+        reason = state.feedback or "no SQL could be written for this question"
+        message = f"Could not answer after {state.attempts} attempt(s): {reason}"
+        return {"answer": "", "error": message, "columns": [], "rows": [], "chart": None}
+    return {"answer": summarize(state.columns, state.rows, state.truncated), "error": None}

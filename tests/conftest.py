@@ -1,0 +1,27 @@
+"""Shared fixtures: an isolated per-user folder and a small real sales database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture(scope="session")
+def gemsql_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-user folder for the whole test session, so tests never touch the real one."""
+    path = tmp_path_factory.mktemp("gemsql-home")
+    os.environ["GEMSQL_HOME"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sales_db(gemsql_home: Path) -> Path:
+    """The bundled sales database at a small scale (same generator, same schema)."""
+    from tools.sales_db import build_sales_db
+
+    return build_sales_db(gemsql_home / "sales-small.duckdb", scale=0.05)
