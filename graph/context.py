@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
 EngineName = Literal["template", "finetuned", "ensemble"]
 ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble")
 
 DEFAULT_MODEL = "gemma3-270m"
+# Where the shipped LoRA adapter lives once the fine-tuning issue has trained it.
+DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "training" / "adapters" / "gemsql-270m"
 
 
 @dataclass(kw_only=True, frozen=True)
