@@ -1,0 +1,116 @@
+"""The SQL-writing Gemma as a LangChain LLM: greedy, float32, stops as soon as the SQL ends."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import torch
+from langchain_core.callbacks.manager import CallbackManagerForLLMRun
+from langchain_core.language_models.llms import LLM
+from pydantic import ConfigDict, PrivateAttr
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from tools.model_store import DEFAULT_MODEL, greedy_generation_config, load_model, stop_token_ids
+from tools.prompts import STOP_SEQUENCES, find_stop
+
+
+class StopOnText(StoppingCriteria):
+    """Stop when the generated text (not the prompt) contains a stop string.
+
+    Works on decoded text rather than token ids because a stop string such as ';' or '```' can be
+    glued to other characters inside one token, or split over several. Uses prompts.find_stop, so a
+    ';' inside a string literal and an opening ```sql fence do not stop generation.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_length: int, stops: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.stops = stops
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        # Re-decoding the whole continuation each step is O(n^2) in tokens, but n <= a few hundred and
+        # a decode costs microseconds next to a forward pass; it keeps literal/fence state exact.
+        done = [
+            find_stop(self.tokenizer.decode(row[self.prompt_length:], skip_special_tokens=False), self.stops) != -1
+            for row in input_ids
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class GemmaSQLLLM(LLM):
+    """Greedy text completion with the (optionally LoRA-tuned) Gemma; returns the raw continuation.
+
+    The weights load lazily on the first call and come from model_store's per-process cache, so many
+    instances share one copy. ``last_stats`` holds prompt_tokens, new_tokens and seconds of the latest
+    call (for benchmarks; with concurrent callers it is simply the last one to finish).
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str = DEFAULT_MODEL
+    adapter: str | None = None
+    max_new_tokens: int = 160
+
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+    _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def _llm_type(self) -> str:
+        return "gemsql-gemma"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "adapter": self.adapter, "max_new_tokens": self.max_new_tokens}
+
+    @property
+    def last_stats(self) -> dict[str, Any]:
+        return self._last_stats
+
+    def _handles(self) -> tuple[Any, Any]:
+        # Asked on every call (a dictionary hit) rather than kept forever, so that an adapter retrained
+        # in place is picked up: model_store keys its cache on the adapter files' mtime.
+        self._model, self._tokenizer = load_model(self.model_name, self.adapter)
+        return self._model, self._tokenizer
+
+    def _call(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        model, tokenizer = self._handles()
+        stops = list(dict.fromkeys([*STOP_SEQUENCES, *(stop or [])]))
+        max_new_tokens = max(1, int(kwargs.get("max_new_tokens") or self.max_new_tokens))
+
+        # The prompt format has no <bos>; the tokenizer adds it. Do not add a second one if a caller did.
+        add_special = not (tokenizer.bos_token and prompt.startswith(tokenizer.bos_token))
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special).to(model.device)
+        prompt_length = int(encoded["input_ids"].shape[1])
+
+        config = greedy_generation_config(tokenizer)
+        config.max_new_tokens = max_new_tokens
+        criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria)
+        seconds = time.perf_counter() - started
+
+        new_ids = output[0, prompt_length:].tolist()
+        enders = set(stop_token_ids(tokenizer))
+        end = next((i for i, t in enumerate(new_ids) if t in enders), len(new_ids))
+        text = tokenizer.decode(new_ids[:end], skip_special_tokens=False)
+        cut = find_stop(text, stops)
+        if cut != -1:
+            text = text[:cut]
+        self._last_stats = {"prompt_tokens": prompt_length, "new_tokens": len(new_ids), "seconds": seconds}
+        return text
+
+
+@functools.lru_cache(maxsize=16)
+def get_llm(model: str = DEFAULT_MODEL, adapter: str | None = None, max_new_tokens: int = 160) -> GemmaSQLLLM:
+    """A shared GemmaSQLLLM for these settings (the weights themselves are cached by model_store)."""
+    return GemmaSQLLLM(model_name=model, adapter=adapter, max_new_tokens=max_new_tokens)
