@@ -25,3 +25,19 @@ def sales_db(gemsql_home: Path) -> Path:
     from tools.sales_db import build_sales_db
 
     return build_sales_db(gemsql_home / "sales-small.duckdb", scale=0.05)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Gemma 3 saved like a real one (same loading code path)."""
+    from tiny_model import build_tiny_gemma
+
+    return build_tiny_gemma(tmp_path_factory.mktemp("tiny") / "gemma")
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter for the tiny model, with random B so that it changes outputs."""
+    from tiny_model import build_tiny_adapter
+
+    return build_tiny_adapter(tiny_dir, tmp_path_factory.mktemp("tiny") / "lora")

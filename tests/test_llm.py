@@ -23,16 +23,6 @@ SCHEMA = "CREATE TABLE orders (id INTEGER, region VARCHAR, amount DOUBLE);"
 PROMPT = build_prompt("How many orders per region?", SCHEMA)
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_gemma(tmp_path_factory.mktemp("tiny") / "gemma")
-
-
-@pytest.fixture(scope="session")
-def tiny_adapter(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_adapter(tiny_dir, tmp_path_factory.mktemp("tiny") / "lora")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _fresh_cache():
     clear_cache()
