@@ -146,7 +146,7 @@ def test_stop_criteria_fires_exactly_when_the_stop_string_is_complete(
 
 
 def test_invoke_returns_a_deterministic_string(tiny_dir: Path) -> None:
-    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=12)
+    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=12, stop_when_not_sql=False)
     first = llm.invoke(PROMPT)
     stats = dict(llm.last_stats)
     assert isinstance(first, str)
@@ -157,20 +157,20 @@ def test_invoke_returns_a_deterministic_string(tiny_dir: Path) -> None:
 
 
 def test_max_new_tokens_is_respected(tiny_dir: Path) -> None:
-    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=16)
+    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=16, stop_when_not_sql=False)
     llm.invoke(PROMPT)
     full = llm.last_stats["new_tokens"]
     for limit in (1, 4):
         llm.invoke(PROMPT, max_new_tokens=limit)
         # Greedy decoding follows one path: a shorter budget cuts the same path.
         assert llm.last_stats["new_tokens"] == min(limit, full)
-    short = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=3)
+    short = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=3, stop_when_not_sql=False)
     short.invoke(PROMPT)
     assert short.last_stats["new_tokens"] == min(3, full)
 
 
 def test_caller_stop_string_cuts_generation(tiny_dir: Path) -> None:
-    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=24)
+    llm = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=24, stop_when_not_sql=False)
     text = llm.invoke(PROMPT)
     full = llm.last_stats["new_tokens"]
     candidates = [c for c in dict.fromkeys(text[1:]) if c.strip() and c != "\ufffd" and text.index(c) > 0]
@@ -182,8 +182,9 @@ def test_caller_stop_string_cuts_generation(tiny_dir: Path) -> None:
 
 
 def test_adapter_llm_differs_from_base(tiny_dir: Path, tiny_adapter: Path) -> None:
-    base = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=10).invoke(PROMPT)
-    tuned = GemmaSQLLLM(model_name=str(tiny_dir), adapter=str(tiny_adapter), max_new_tokens=10).invoke(PROMPT)
+    base = GemmaSQLLLM(model_name=str(tiny_dir), max_new_tokens=10, stop_when_not_sql=False).invoke(PROMPT)
+    tuned = GemmaSQLLLM(model_name=str(tiny_dir), adapter=str(tiny_adapter), max_new_tokens=10,
+                        stop_when_not_sql=False).invoke(PROMPT)
     assert isinstance(tuned, str) and tuned != base
 
 
@@ -227,3 +228,23 @@ def test_real_packaged_model_converts_and_generates(tmp_path: Path, monkeypatch:
         assert 0 < llm.last_stats["new_tokens"] <= 8
     finally:
         clear_cache()  # ~1 GB of weights; do not keep them for the rest of the session
+
+
+def test_generation_stops_when_the_answer_is_not_sql() -> None:
+    from tools.llm import StopWhenNotSQL
+
+    class Words:  # decodes ids as words, enough to drive the criterion
+        vocab = ["<p>", "SELECT ", "count(*) ", "The ", "answer ", "```sql\n", "is "]
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join(self.vocab[i] for i in ids)
+
+    criterion = StopWhenNotSQL(Words(), prompt_length=1)
+    ids = lambda *xs: torch.tensor([[0, *xs]])  # noqa: E731
+    assert not criterion(ids(1), None)[0]            # 'SELECT ' is a query
+    assert not criterion(ids(1, 2), None)[0]
+    assert not criterion(ids(5), None)[0]            # an opening fence alone decides nothing
+    assert not criterion(ids(5, 1), None)[0]         # fenced SQL is fine
+    assert criterion(ids(3), None)[0]                # 'The ' is prose: stop now
+    assert criterion(ids(3, 4, 6), None)[0]
+    assert not criterion(torch.tensor([[0]]), None)[0]  # nothing generated yet

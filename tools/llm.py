@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from typing import Any
 
@@ -39,6 +40,32 @@ class StopOnText(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+_SQL_START = re.compile(r"^\s*(```(sql)?\s*)?(sql:\s*)?\(?\s*(select|with|from|values|table|pivot|unpivot)\b", re.I)
+_WORD = re.compile(r"\S+\s")
+
+
+class StopWhenNotSQL(StoppingCriteria):
+    """Give up as soon as the continuation's first word shows it is not a query.
+
+    An untuned base model answers a SQL prompt with prose or an echo of the prompt; generating the
+    remaining tokens of such an answer only delays the retry or the fallback.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        done = []
+        for row in input_ids:
+            text = self.tokenizer.decode(row[self.prompt_length:], skip_special_tokens=True)
+            stripped = text.lstrip()
+            # decide once a whole first word (beyond an opening fence or 'SQL:') has been written
+            decided = len(_WORD.findall(re.sub(r"^(```(sql)?|sql:)\s*", "", stripped, flags=re.I))) >= 1
+            done.append(decided and not _SQL_START.match(stripped))
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class GemmaSQLLLM(LLM):
     """Greedy text completion with the (optionally LoRA-tuned) Gemma; returns the raw continuation.
 
@@ -52,6 +79,8 @@ class GemmaSQLLLM(LLM):
     model_name: str = DEFAULT_MODEL
     adapter: str | None = None
     max_new_tokens: int = 160
+    stop_when_not_sql: bool = True
+    """Stop at once when the first word written is not the start of a query (see StopWhenNotSQL)."""
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -94,6 +123,8 @@ class GemmaSQLLLM(LLM):
         config = greedy_generation_config(tokenizer)
         config.max_new_tokens = max_new_tokens
         criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
+        if self.stop_when_not_sql:
+            criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
         started = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria)
