@@ -151,12 +151,21 @@ def db_build(
     out.print(f"Built {path}")
 
 
+def _register_subcommands() -> None:
+    """Commands that live beside their subsystem (evaluation, knowledge base, training) register here."""
+    from gemsql import eval_cmd, kb_cmd, train_cmd
+
+    for module in (eval_cmd, kb_cmd, train_cmd):
+        module.register(app)
+
+
 def main() -> None:
     from tools.paths import home
 
     # Internal errors are logged with their traceback to a file; the analyst sees one clear line.
     logging.basicConfig(filename=home() / "gemsql.log", level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _register_subcommands()
     try:
         app()
     except KeyboardInterrupt:

@@ -18,6 +18,8 @@ COMMANDS = """\
 **Commands**
 - `/sql` show the SQL of the last answer
 - `/engine [template|finetuned|ensemble]` show or change the engine
+- `/good` keep the last question and its SQL as an example for the knowledge base
+- `/bad [corrected SQL]` record that the last answer was wrong, with the right SQL if you have it
 - `/help` this help
 - `/quit` leave (Ctrl-D too)
 
@@ -80,9 +82,37 @@ class Chat:
                 self.console.print(f"Engine set to [bold]{arg}[/].")
             else:
                 self.console.print(f"[red]Unknown engine {arg!r}[/]: choose from {', '.join(ENGINES)}.")
+        elif name in ("good", "bad"):
+            self.feedback(good=name == "good", corrected_sql=arg or None)
         else:
             self.console.print(f"[red]Unknown command /{name}[/]. Type /help.")
         return True
+
+    def feedback(self, *, good: bool, corrected_sql: str | None = None) -> None:
+        """Keep the knowledge base up to date with what the analyst confirms or corrects."""
+        last = self.last
+        if not last or not last.get("sql") or not last.get("db"):
+            self.console.print("Nothing to rate yet: ask a question first.")
+            return
+        try:
+            from kb.store import KnowledgeBase
+            from tools.executor import get_executor
+
+            kb = KnowledgeBase.open(last["db"])
+            if good:
+                if last.get("error"):
+                    self.console.print("[red]The last answer failed[/]: use /bad with the right SQL instead.")
+                    return
+                kb.add_example(last["question"], last["sql"])
+                self.console.print("Saved as an example: similar questions will be shown this SQL.")
+                return
+            if corrected_sql:
+                get_executor(last["db"]).run(corrected_sql, row_limit=1)  # the guard and a real run prove it
+            kb.add_correction(last["question"], last["sql"], corrected_sql)
+            self.console.print("Correction recorded." if corrected_sql else
+                               "Recorded as wrong. Type /bad <the right SQL> to teach the right query.")
+        except Exception as exc:  # a feedback problem must not end the chat
+            self.console.print(f"[red]Could not record that:[/] {exc}")
 
     def question(self, text: str) -> dict[str, Any] | None:
         """Answer in a worker thread so that Ctrl-C returns to the prompt at once."""

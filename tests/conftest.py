@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# A knowledge base with a few hundred examples exercises the same code as the full 1,500, faster.
+os.environ.setdefault("GEMSQL_KB_MAX_EXAMPLES", "150")
 
 
 @pytest.fixture(scope="session")
