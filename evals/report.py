@@ -185,7 +185,8 @@ def _charts(result: EvalResult, out: Path) -> list[str]:
 
     def save(fig, filename: str) -> None:
         fig.update_layout(template="plotly_white")
-        pio.write_html(fig, str(out / filename), include_plotlyjs=True, full_html=True)
+        # plotly.js is written once beside the charts (they open offline, and a report stays small)
+        pio.write_html(fig, str(out / filename), include_plotlyjs="directory", full_html=True)
         written.append(filename)
 
     if names:

@@ -7,6 +7,8 @@ from typing import Any
 
 from tools.charts import suggest_chart
 
+_MIDNIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]00:00:00$")
+
 
 def format_value(value: Any) -> str:
     """Numbers with thousands separators (two decimals when fractional), everything else as text."""
@@ -16,6 +18,8 @@ def format_value(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, str) and _MIDNIGHT.match(value):
+        return value[:10]  # DATE_TRUNC gives timestamps; at midnight the date says it all
     return str(value)
 
 
@@ -43,8 +47,8 @@ def summarize(columns: list[str], rows: list[list[Any]], truncated: bool = False
         x = columns.index(spec.x)
         (first_row, first), (last_row, last) = values[0], values[-1]
         change = f" ({(last - first) / first:+.1%})" if first else ""
-        return (f"{_label(spec.y)} went from {format_value(first)} in {first_row[x]} to {format_value(last)} "
-                f"in {last_row[x]}{change}; {count}.")
+        return (f"{_label(spec.y)} went from {format_value(first)} in {format_value(first_row[x])} to "
+                f"{format_value(last)} in {format_value(last_row[x])}{change}; {count}.")
     if spec.x is None:
         return f"{count}; {_label(spec.y)} ranges from {format_value(min(v for _, v in values))} to " \
                f"{format_value(max(v for _, v in values))}."
