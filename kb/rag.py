@@ -2,11 +2,11 @@
 
     rag = EnhancedRAGBuilder()              # the bundled sales database
     rag.create_knowledge_base()
-    result = rag.retrieve("Total sales by region?")
+    result = rag.retrieve("revenue per store type in 2024")
     result.schema_info, result.relevant_patterns, result.examples
 
     enhancer = RAGQueryEnhancer(rag)
-    prompt = enhancer.enhance_prompt("Sales comparison 2023 vs 2024")
+    prompt = enhancer.enhance_prompt("units sold by brand in Q3 2023")
 
 A thin layer: the work is done by :class:`kb.store.KnowledgeBase`, and the prompt is the graph's own
 (tools.prompts.build_prompt, static schema first, the per-question context last), so a prompt made
