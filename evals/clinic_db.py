@@ -12,18 +12,14 @@ yields identical tables.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from tools.dbwrite import atomic_build, progress_steps, write_tables
 from tools.paths import home
-from tools.sales_db import _sql_text
 
 FIRST_DAY, END_DAY = np.datetime64("2023-01-01"), np.datetime64("2025-01-01")  # appointment window, end exclusive
 DAYS = np.arange(FIRST_DAY, END_DAY)
@@ -170,11 +166,6 @@ SCHEMA = {
         ("dosage_mg", "INTEGER", "Strength of one dose in milligrams"),
         ("days_supply", "INTEGER", "Number of days the prescribed quantity lasts")]),
 }
-
-
-def _declared_type(declared: str) -> str:
-    """The bare type of a column declaration: 'INTEGER REFERENCES t(c)' -> 'INTEGER'."""
-    return declared.split(" PRIMARY KEY")[0].split(" REFERENCES")[0]
 
 
 def _make_clinics() -> pd.DataFrame:
@@ -337,40 +328,6 @@ def _make_prescriptions(rng: np.random.Generator, appointments: pd.DataFrame, do
                          "dosage_mg": dosage, "days_supply": supply})
 
 
-def _write(path: Path, frames: dict[str, pd.DataFrame]) -> None:
-    """Create the declared tables (keys included), comment everything, fill them and checkpoint."""
-    con = duckdb.connect(str(path))
-    try:
-        for table, (table_comment, columns) in SCHEMA.items():
-            con.execute(f"CREATE TABLE {table}({', '.join(f'{c} {t}' for c, t, _ in columns)})")
-            con.execute(f"COMMENT ON TABLE {table} IS {_sql_text(table_comment)}")
-            for column, _, comment in columns:
-                con.execute(f"COMMENT ON COLUMN {table}.{column} IS {_sql_text(comment)}")
-        for table, (_, columns) in SCHEMA.items():  # parents first, so the foreign keys check out on insert
-            con.register("frame", frames[table])
-            casts = ", ".join(f"CAST({c} AS {_declared_type(t)})" for c, t, _ in columns)
-            con.execute(f"INSERT INTO {table} SELECT {casts} FROM frame")
-            con.unregister("frame")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-
-
-@contextlib.contextmanager
-def _steps(show: bool) -> Iterator[Callable[[str], None]]:
-    """Yield ``step(name)``, which announces the next build step on a Rich progress bar on stderr (or nothing)."""
-    if not show:
-        yield lambda name: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True)) as bar:
-        task = bar.add_task("clinic db", total=len(STEPS))
-        yield lambda name: bar.update(task, description=f"clinic db: {name}", completed=STEPS.index(name))
-        bar.update(task, description="clinic db: done", completed=len(STEPS))
-
-
 def build_clinic_db(out: str | os.PathLike, *, seed: int = 7, overwrite: bool = False,
                     progress: bool = False) -> Path:
     """Generate the clinic database at ``out`` and return its path.
@@ -380,15 +337,9 @@ def build_clinic_db(out: str | os.PathLike, *, seed: int = 7, overwrite: bool = 
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    target = Path(out).expanduser().resolve()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder as the target so os.replace is an atomic rename, never a cross-device copy
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     rng = np.random.default_rng(seed)
-    try:
-        with _steps(progress) as step:
+    with atomic_build(out, overwrite=overwrite) as temp:
+        with progress_steps("clinic db", STEPS, progress) as step:
             step("clinics")
             clinics = _make_clinics()
             step("doctors")
@@ -400,15 +351,11 @@ def build_clinic_db(out: str | os.PathLike, *, seed: int = 7, overwrite: bool = 
             step("prescriptions")
             prescriptions = _make_prescriptions(rng, appointments, doctors)
             step("comments/write")
-            _write(temp, {"clinics": clinics, "doctors": doctors, "patients": patients,
-                          "appointments": appointments, "prescriptions": prescriptions})
-        if target.exists() and not overwrite:  # someone else built it meanwhile: keep theirs
-            raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-        os.replace(temp, target)
-    finally:
-        for leftover in (temp, temp.with_name(temp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-    return target
+            # Keys included: every table is created and commented first, then filled parents first
+            write_tables(temp, [(table, comment, columns) for table, (comment, columns) in SCHEMA.items()],
+                         {"clinics": clinics, "doctors": doctors, "patients": patients,
+                          "appointments": appointments, "prescriptions": prescriptions}, create_all_first=True)
+    return Path(out).expanduser().resolve()
 
 
 def clinic_db_path() -> Path:

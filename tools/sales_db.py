@@ -8,18 +8,15 @@ identical tables.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from tools.dbwrite import atomic_build, progress_steps, write_tables
 from tools.paths import default_db_path
 
 FIRST_DAY, END_DAY = np.datetime64("2022-01-01"), np.datetime64("2025-01-01")  # sales window, end exclusive
@@ -216,43 +213,6 @@ def _make_active_store(stores: pd.DataFrame, active: np.ndarray) -> pd.DataFrame
                          "region": np.tile(stores.region, len(months)), "is_active": active.ravel()})
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _write(path: Path, frames: dict[str, pd.DataFrame]) -> None:
-    """Create the declared tables, fill them from the frames, comment everything and checkpoint."""
-    con = duckdb.connect(str(path))
-    try:
-        for table, (table_comment, columns) in SCHEMA.items():
-            con.execute(f"CREATE TABLE {table}({', '.join(f'{c} {t}' for c, t, _ in columns)})")
-            con.register("frame", frames[table])
-            casts = ", ".join(f"CAST({c} AS {t.removesuffix(' PRIMARY KEY')})" for c, t, _ in columns)
-            con.execute(f"INSERT INTO {table} SELECT {casts} FROM frame")
-            con.unregister("frame")
-            con.execute(f"COMMENT ON TABLE {table} IS {_sql_text(table_comment)}")
-            for column, _, comment in columns:
-                con.execute(f"COMMENT ON COLUMN {table}.{column} IS {_sql_text(comment)}")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-
-
-@contextlib.contextmanager
-def _steps(show: bool) -> Iterator[Callable[[str], None]]:
-    """Yield ``step(name)``, which announces the next build step on a Rich progress bar on stderr (or nothing)."""
-    if not show:
-        yield lambda name: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True)) as bar:
-        task = bar.add_task("sales db", total=len(STEPS))
-        yield lambda name: bar.update(task, description=f"sales db: {name}", completed=STEPS.index(name))
-        bar.update(task, description="sales db: done", completed=len(STEPS))
-
-
 def build_sales_db(out: str | os.PathLike, *, scale: float = 1.0, seed: int = 20240101,
                    overwrite: bool = False, progress: bool = False) -> Path:
     """Generate the sales database at ``out`` and return its path.
@@ -264,15 +224,9 @@ def build_sales_db(out: str | os.PathLike, *, scale: float = 1.0, seed: int = 20
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) \
             or not 0 < scale <= MAX_SCALE:
         raise ValueError(f"scale must be a number > 0 and <= {MAX_SCALE:g}, got {scale!r}")
-    target = Path(out).expanduser().resolve()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder as the target so os.replace is an atomic rename, never a cross-device copy
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     rng = np.random.default_rng(seed)
-    try:
-        with _steps(progress) as step:
+    with atomic_build(out, overwrite=overwrite) as temp:
+        with progress_steps("sales db", STEPS, progress) as step:
             step("stores")
             stores = _make_stores(rng)
             step("products")
@@ -283,14 +237,9 @@ def build_sales_db(out: str | os.PathLike, *, scale: float = 1.0, seed: int = 20
             step("active_store")
             active_store = _make_active_store(stores, active)
             step("comments/write")
-            _write(temp, {"stores": stores, "products": products, "sales": sales, "active_store": active_store})
-        if target.exists() and not overwrite:  # someone else built it meanwhile: keep theirs
-            raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-        os.replace(temp, target)
-    finally:
-        for leftover in (temp, temp.with_name(temp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-    return target
+            write_tables(temp, [(table, comment, columns) for table, (comment, columns) in SCHEMA.items()],
+                         {"stores": stores, "products": products, "sales": sales, "active_store": active_store})
+    return Path(out).expanduser().resolve()
 
 
 def ensure_default_db(progress: bool = True) -> Path:

@@ -9,13 +9,13 @@ write. Dates fall in 2021-2024. Clinical domains are deliberately absent: they a
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from tools.dbwrite import Table, atomic_build, write_tables
 
 __all__ = ["DOMAINS", "SCHEMAS", "DOMAIN_VERSION", "build_domain_db", "ensure_domain_dbs"]
 
@@ -342,49 +342,19 @@ DOMAINS: dict[str, Callable[[np.random.Generator], dict[str, pd.DataFrame]]] = {
 SCHEMAS: dict[str, Spec] = {"library": LIBRARY, "hr": HR, "logistics": LOGISTICS}
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _write(path: Path, spec: Spec, frames: dict[str, pd.DataFrame]) -> None:
-    """Create the declared tables in dependency order, fill them, comment everything and checkpoint."""
-    con = duckdb.connect(str(path))
-    try:
-        for table, (table_comment, columns) in spec.items():  # specs list referenced tables first
-            ddl = ", ".join(f"{c} {t} {k}".strip() for c, t, k, _ in columns)
-            con.execute(f"CREATE TABLE {table}({ddl})")
-            con.register("frame", frames[table])
-            casts = ", ".join(f"CAST({c} AS {t})" for c, t, _, _ in columns)
-            con.execute(f"INSERT INTO {table} SELECT {casts} FROM frame")
-            con.unregister("frame")
-            con.execute(f"COMMENT ON TABLE {table} IS {_sql_text(table_comment)}")
-            for column, _, _, comment in columns:
-                con.execute(f"COMMENT ON COLUMN {table}.{column} IS {_sql_text(comment)}")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
+def _tables(spec: Spec) -> list[Table]:
+    """A Spec as tools.dbwrite tables: the constraint joins the declared type ('INTEGER PRIMARY KEY')."""
+    return [(table, comment, [(c, f"{t} {k}".strip(), note) for c, t, k, note in columns])
+            for table, (comment, columns) in spec.items()]
 
 
 def build_domain_db(name: str, out: str | os.PathLike, *, seed: int = DEFAULT_SEED, overwrite: bool = False) -> Path:
     """Generate the ``name`` database (library, hr, logistics) at ``out``; same seed, same contents."""
     if name not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}; choose from {sorted(DOMAINS)}")
-    target = Path(out).expanduser().resolve()
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder as the target so os.replace is an atomic rename, never a cross-device copy
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        frames = DOMAINS[name](np.random.default_rng(seed))
-        _write(temp, SCHEMAS[name], frames)
-        if target.exists() and not overwrite:  # someone else built it meanwhile: keep theirs
-            raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it")
-        os.replace(temp, target)
-    finally:
-        for leftover in (temp, temp.with_name(temp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-    return target
+    with atomic_build(out, overwrite=overwrite) as temp:
+        write_tables(temp, _tables(SCHEMAS[name]), DOMAINS[name](np.random.default_rng(seed)))
+    return Path(out).expanduser().resolve()
 
 
 def ensure_domain_dbs(root: Path, *, seed: int = DEFAULT_SEED) -> dict[str, Path]:
