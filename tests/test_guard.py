@@ -8,27 +8,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from small_db import build_stores_sales_db
 from tools.schema import load_schema
 from tools.sql_guard import MAX_SQL_CHARS, GuardError, check_sql
 
 
-def build_sales_db(path: Path) -> Path:
-    """A small stores/sales database: 10 stores, 300 sales over 2024."""
-    con = duckdb.connect(str(path))
-    con.execute('CREATE TABLE stores (store_id INTEGER PRIMARY KEY, region VARCHAR, "Store Name" VARCHAR, opened DATE)')
-    con.execute("CREATE TABLE sales (sale_id INTEGER PRIMARY KEY, sale_date DATE, "
-                "store_id INTEGER REFERENCES stores(store_id), amount DECIMAL(12,2))")
-    con.execute("INSERT INTO stores SELECT i, ['West', 'East', 'North'][i % 3 + 1], 'Store ' || i, "
-                "DATE '2020-01-01' + i::INTEGER FROM range(1, 11) t(i)")
-    con.execute("INSERT INTO sales SELECT i, DATE '2024-01-01' + (i % 365)::INTEGER, i % 10 + 1, "
-                "(i * 7.31)::DECIMAL(12,2) FROM range(1, 301) t(i)")
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory):
-    return load_schema(build_sales_db(tmp_path_factory.mktemp("guard") / "sales.duckdb"))
+    return load_schema(build_stores_sales_db(tmp_path_factory.mktemp("guard") / "sales.duckdb"))
 
 
 HOSTILE: list[tuple[str, str]] = [

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 from training.examples import Candidate
-from training.kit import Emitter, quote, template_rng
+from training.kit import Emitter, quote, run_templates
 from training.sales_vocab import SalesValues
 
 __all__ = ["ActiveStoreTemplates"]
@@ -60,13 +60,7 @@ class ActiveStoreTemplates:
         ]
 
     def generate(self) -> Iterator[tuple[str, list[Candidate]]]:
-        for template, budget, fn in self.templates():
-            rng = template_rng(self.seed, template)
-            emitter = Emitter(template, rng)
-            out: list[Candidate] = []
-            for batch in fn(emitter, max(1, round(budget * self.scale))):
-                out.extend(batch)
-            yield template, out
+        return run_templates(self.templates(), self.seed, self.scale)
 
     # -- helpers --------------------------------------------------------------------------------
     def _draws(self, rng: random.Random, budget: int, draw: Callable[[], tuple]) -> Iterator[tuple]:

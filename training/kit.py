@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from training.examples import Candidate
 from training.phrasing import Phraser
 
-__all__ = ["Emitter", "template_rng", "sample", "quote"]
+__all__ = ["Emitter", "template_rng", "sample", "quote", "run_templates"]
 
 T = TypeVar("T")
 Field = str | Sequence[str] | Callable[[], str]
@@ -69,3 +69,17 @@ class Emitter:
         if isinstance(value, str):
             return value
         return self.rng.choice(list(value))
+
+
+TemplateFn = Callable[["Emitter", int], Iterable[list[Candidate]]]
+
+
+def run_templates(templates: Iterable[tuple[str, int, TemplateFn]], seed: int,
+                  scale: float) -> Iterator[tuple[str, list[Candidate]]]:
+    """Run each (template id, budget, fn) with its own seeded emitter; budgets are multiplied by ``scale``."""
+    for template, budget, fn in templates:
+        emitter = Emitter(template, template_rng(seed, template))
+        out: list[Candidate] = []
+        for batch in fn(emitter, max(1, round(budget * scale))):
+            out.extend(batch)
+        yield template, out

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterator
 
 from training.examples import Candidate
-from training.kit import Emitter, quote, template_rng
+from training.kit import Emitter, quote, run_templates, template_rng
 from training.phrasing import Period, periods_for_years
 from training.sales_vocab import DIMS, MEASURES, Dim, Measure, Qual, SalesValues, select_sql
 
@@ -57,13 +57,7 @@ class SalesTemplateBase:
         raise NotImplementedError
 
     def generate(self) -> Iterator[tuple[str, list[Candidate]]]:
-        for template, budget, fn in self.templates():
-            rng = template_rng(self.seed, template)
-            emitter = Emitter(template, rng)
-            out: list[Candidate] = []
-            for batch in fn(emitter, max(1, round(budget * self.scale))):
-                out.extend(batch)
-            yield template, out
+        return run_templates(self.templates(), self.seed, self.scale)
 
     # -- drawing --------------------------------------------------------------------------------
     def _measure(self, rng: random.Random, only: tuple[str, ...] | None = None) -> Measure:
