@@ -30,19 +30,26 @@ def _with_template(state: State) -> str:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
 
 
-def _with_model(state: State, ctx: Context) -> str:
-    from tools.llm import get_llm
-    from tools.model_store import ModelUnavailable
-    from tools.prompts import build_prompt, extract_sql
+def model_prompt(state: State) -> str:
+    """The model's prompt for this state; training builds its prompts with this very function."""
+    from tools.prompts import build_prompt
 
     last_sql = state.history[-1]["sql"] if state.history and state.feedback else None
-    prompt = build_prompt(
+    return build_prompt(
         state.question,
         state.schema_context,
         context=context_text(state.retrieved),
         feedback=state.feedback,
         previous_sql=last_sql or None,
     )
+
+
+def _with_model(state: State, ctx: Context) -> str:
+    from tools.llm import get_llm
+    from tools.model_store import ModelUnavailable
+    from tools.prompts import extract_sql
+
+    prompt = model_prompt(state)
     try:
         raw = get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens).invoke(prompt)
     except ModelUnavailable as exc:
