@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Annotated, Any, Literal, get_type_hints
 
-Intent = Literal["data_question", "schema_question", "greeting", "write_request", "out_of_scope"]
+from langgraph.types import Overwrite
+
+Intent = Literal["data_question", "schema_question", "greeting", "write_request", "out_of_scope", "explanation"]
+
+# Enough turns for any follow-up to resolve against, few enough that a long chat's checkpoints stay small.
+MAX_TURNS = 50
 
 
 def merge_dicts(left: dict, right: dict) -> dict:
     """Reducer: later nodes add keys (timings) without erasing earlier ones."""
     return {**(left or {}), **(right or {})}
+
+
+def append_turns(left: list | None, right: list | None) -> list:
+    """Reducer: a finished question adds its turn; only the last MAX_TURNS are kept."""
+    return [*(left or []), *(right or [])][-MAX_TURNS:]
 
 
 @dataclass(kw_only=True)
@@ -93,3 +103,34 @@ class State(InputState, OutputState):
 
     history: Annotated[list[dict[str, Any]], operator.add] = field(default_factory=list)
     """Every attempt: {engine, sql, error}."""
+
+    follow_up: dict[str, Any] | None = None
+    """How this question builds on the conversation's last answered data question, or None when it stands
+    alone: {kind, question, shape, sql, entities} (see tools.followups)."""
+
+    turns: Annotated[list[dict[str, Any]], append_turns] = field(default_factory=list)
+    """The conversation so far, oldest first: one {question, sql, answer, error, ...} per finished question.
+    Unlike every other field it outlives the question: in a checkpointed thread the next question reads it."""
+
+
+# Fields that are not about one question: the question itself and its overrides come with each input, and
+# the conversation's turns are meant to carry over.
+_CARRIED = frozenset({"question", "overrides", "turns"})
+
+
+def fresh_question() -> dict[str, Any]:
+    """An update that puts every per-question field back to its default.
+
+    A checkpointed thread keeps the whole state between questions, so without this the SQL, rows, error,
+    attempts, feedback, history and timings of the last question would leak into the next one. Fields
+    with a reducer are overwritten rather than reduced (an empty list added to a list changes nothing).
+    """
+    hints = get_type_hints(State, include_extras=True)
+    update: dict[str, Any] = {}
+    for f in fields(State):
+        if f.name in _CARRIED:
+            continue
+        value = f.default_factory() if f.default_factory is not MISSING else f.default
+        reduced = bool(getattr(hints[f.name], "__metadata__", ()))
+        update[f.name] = Overwrite(value) if reduced else value
+    return update

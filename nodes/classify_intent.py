@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.state import Intent, State
+from graph.state import Intent, State, fresh_question
 from nodes.common import database_path, settings, timed
 from tools.schema import DatabaseSchema, load_schema
 
@@ -96,12 +96,17 @@ def engine_plan(ctx: Context, question: str = "") -> list[str]:
 
 @timed("intent")
 def classify_intent(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
-    """Classify the question; settle the database and the engine plan for the rest of the run."""
+    """Classify the question; settle the database and the engine plan for the rest of the run.
+
+    As the first node it also clears what the previous question of a conversation left in the state.
+    """
+    fresh = fresh_question()
     try:
         ctx = settings(state, runtime)
         db = database_path(ctx)
         schema = load_schema(db)
     except (ValueError, OSError) as exc:
-        return {"question": state.question, "intent": None, "error": str(exc), "plan": []}
+        return {**fresh, "question": state.question, "intent": None, "error": str(exc), "plan": []}
     intent, _reason = classify(state.question, schema)
-    return {"question": state.question, "intent": intent, "db": db, "plan": engine_plan(ctx, state.question), "error": None}
+    return {**fresh, "question": state.question, "intent": intent, "db": db, "plan": engine_plan(ctx, state.question),
+            "error": None}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from graph.context import Context
 from graph.state import State
@@ -41,7 +42,12 @@ def timed(name: str) -> Callable:
         def run(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
             started = time.perf_counter()
             update = node(state, runtime)
-            update["timings"] = {**update.get("timings", {}), name: round(time.perf_counter() - started, 4)}
+            spent = {name: round(time.perf_counter() - started, 4)}
+            prior = update.get("timings", {})
+            if isinstance(prior, Overwrite):  # the first node of a question starts the timings afresh
+                update["timings"] = Overwrite({**prior.value, **spent})
+            else:
+                update["timings"] = {**prior, **spent}
             return update
 
         return run

@@ -34,9 +34,38 @@ def _schema_rows(db: str) -> tuple[list[str], list[list[Any]]]:
     return ["table", "column", "type", "description"], rows
 
 
+# Rows kept with a turn: enough to explain a result ('why is that?'), small enough for every checkpoint.
+TURN_ROWS = 50
+
+
+def turn_record(state: State, update: dict[str, Any]) -> dict[str, Any]:
+    """What the conversation remembers of this question once it is answered."""
+    final = {**{k: getattr(state, k) for k in ("sql", "columns", "rows", "error", "answer")}, **update}
+    follow_up = state.follow_up or {}
+    return {
+        "question": state.question,
+        "sql": final["sql"] if not final["error"] else "",
+        "answer": final["answer"],
+        "error": final["error"],
+        "intent": state.intent,
+        "engine": state.engine,
+        "entities": state.entities,
+        # The wording that decides the SQL's shape: a follow-up's is the question it builds on.
+        "shape": follow_up.get("shape") or state.question,
+        "columns": list(final["columns"] or []),
+        "rows": list(final["rows"] or [])[:TURN_ROWS],
+    }
+
+
 @timed("respond")
 def respond(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
-    """Words for the analyst, whatever path the question took through the graph."""
+    """Words for the analyst, whatever path the question took; the conversation gains the turn."""
+    update = _respond(state)
+    update["turns"] = [turn_record(state, update)]
+    return update
+
+
+def _respond(state: State) -> dict[str, Any]:
     if state.error:  # settings or database problems found before any work
         return {"answer": "", "error": state.error}
     if state.intent in ("write_request", "out_of_scope"):
