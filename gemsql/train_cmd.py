@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N training examples."),
         save_steps: int = typer.Option(50, "--save-steps", min=1, help="Checkpoint every N steps."),
         eval_steps: int = typer.Option(50, "--eval-steps", min=1, help="Validation loss every N steps."),
+        keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=0,
+                                             help="Keep the last N checkpoints; 0 keeps all (to evaluate along the run)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                     help="Less memory, slower: recompute activations in the backward pass."),
@@ -101,7 +103,7 @@ def register(app: typer.Typer) -> None:
                              epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                              max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_layers=lora_layers,
                              quantize=quantize.lower() if quantize else None, resume=resume, limit=limit,
-                             save_steps=save_steps, eval_steps=eval_steps, val_limit=val_limit, threads=threads,
+                             save_steps=save_steps, keep_checkpoints=keep_checkpoints or None, eval_steps=eval_steps, val_limit=val_limit, threads=threads,
                              gradient_checkpointing=gradient_checkpointing)
         if data:
             config.data = [str(p) for p in data]

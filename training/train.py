@@ -110,7 +110,11 @@ class TrainConfig:
         metadata={"help": "'4bit': QLoRA, the frozen base in NF4 via bitsandbytes (works on CPU, saves memory, not time). "
                           "None: float32."},
     )
-    save_steps: int = field(default=50, metadata={"help": "Save a checkpoint every N optimizer steps (the last 3 are kept)."})
+    save_steps: int = field(default=50, metadata={"help": "Save a checkpoint every N optimizer steps."})
+    keep_checkpoints: int | None = field(
+        default=3,
+        metadata={"help": "How many of the latest checkpoints to keep; None: all (to evaluate accuracy along the run)."},
+    )
     eval_steps: int = field(default=50, metadata={"help": "Compute the validation loss every N steps (when val_data is given)."})
     val_limit: int | None = field(
         default=100,
@@ -544,7 +548,7 @@ def run_training(config: TrainConfig) -> TrainRun:
         logging_first_step=True,
         save_strategy="steps",
         save_steps=config.save_steps,
-        save_total_limit=3,
+        save_total_limit=config.keep_checkpoints,
         eval_strategy="steps" if val_set is not None else "no",
         eval_steps=config.eval_steps,
         prediction_loss_only=True,  # otherwise evaluation gathers (batch, seq, 262k) logits

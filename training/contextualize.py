@@ -1,0 +1,169 @@
+"""Training prompts built exactly as inference builds them, RAG context included.
+
+A generated pair only says (question, SQL, database). What the model reads at run time is more: the graph
+classifies the question, links its entities, retrieves tables, values, worked examples and glossary
+entries from the knowledge base, and ``nodes.generate_sql.model_prompt`` lays all that out. Training on
+anything else teaches a prompt the runtime never shows, so this module runs those very nodes for each
+pair and keeps the prompt they produce.
+
+One difference is deliberate: the knowledge base of the sales database holds generated pairs, so a
+training question could retrieve itself as a worked example and the model would learn to copy. Its own
+question is always removed from its examples and, for half of the pairs (chosen by a stable hash), every
+example with the same SQL too, so the model also learns to adapt a near example instead of copying it.
+
+    python -m training.contextualize --data data/training_data_train.jsonl --out data/train_rag.jsonl \\
+        --mix sales=0.5,active_store=0.1,domain=0.2,spider_train=0.2 --n 1200
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from graph.context import Context
+from graph.state import State
+
+log = logging.getLogger("gemsql")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower().rstrip(";"))
+
+
+def _stable_half(key: str) -> bool:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 2 == 0
+
+
+def front_state(question: str, db_path: str, *, use_rag: bool = True) -> State:
+    """The state the graph holds when it reaches generation, computed by the graph's own nodes."""
+    from nodes.classify_intent import classify_intent
+    from nodes.extract_entities import extract_entities
+    from nodes.retrieve_context import retrieve_context
+
+    runtime = SimpleNamespace(context=Context(db_path=db_path, engine="finetuned", use_rag=use_rag))
+    state = State(question=question)
+    for node in (classify_intent, extract_entities, retrieve_context):
+        update = node(state, runtime)
+        if update.get("error"):
+            raise ValueError(update["error"])
+        update.pop("timings", None)
+        state = dataclasses.replace(state, **update)
+    return state
+
+
+def without_answer(retrieved: dict[str, Any], question: str, sql: str, *, drop_same_sql: bool) -> dict[str, Any]:
+    """``retrieved`` without the pair itself among its worked examples (and without its SQL, if asked)."""
+    examples = [
+        ex for ex in retrieved.get("examples", [])
+        if _norm(ex["question"]) != _norm(question) and not (drop_same_sql and _norm(ex["sql"]) == _norm(sql))
+    ]
+    return {**retrieved, "examples": examples}
+
+
+def training_pair(question: str, sql: str, db_path: str, *, use_rag: bool = True) -> dict[str, str]:
+    """{prompt, completion} for one generated pair: the runtime prompt, the gold SQL, then the end of turn."""
+    from nodes.generate_sql import model_prompt
+    from tools.prompts import END
+
+    state = front_state(question, db_path, use_rag=use_rag)
+    retrieved = without_answer(state.retrieved, question, sql, drop_same_sql=_stable_half(question + sql))
+    state = dataclasses.replace(state, retrieved=retrieved)
+    return {"prompt": model_prompt(state), "completion": sql.strip() + END}
+
+
+def _family(source: str) -> str:
+    return "domain" if source.startswith("domain:") else source
+
+
+def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7) -> list[dict]:
+    """``n`` records drawn per family in the proportions of ``mix``, spread over templates and databases."""
+    by_family: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        by_family[_family(record["source"])].append(record)
+    rng = random.Random(seed)
+    chosen: list[dict] = []
+    total = sum(mix.values())
+    for family, share in sorted(mix.items()):
+        pool = by_family.get(family, [])
+        want = min(len(pool), round(n * share / total))
+        # round robin over (database, template) so that no single template dominates a small sample
+        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for record in pool:
+            groups[(record["db"], record.get("template", ""))].append(record)
+        queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
+        rng.shuffle(queues)
+        picked: list[dict] = []
+        while queues and len(picked) < want:
+            for queue in list(queues):
+                if len(picked) >= want:
+                    break
+                picked.append(queue.pop())
+                if not queue:
+                    queues.remove(queue)
+        chosen += picked
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        name, _, share = part.partition("=")
+        mix[name.strip()] = float(share)
+    return mix
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="training.generator JSONL (train or val split)")
+    parser.add_argument("--dbs", help="its <stem>_dbs.json (default: beside --data)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--n", type=int, default=1200)
+    parser.add_argument("--mix", default="sales=0.5,active_store=0.1,domain=0.2,spider_train=0.2")
+    parser.add_argument("--no-rag", action="store_true", help="prompts without the knowledge base")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    data = Path(args.data)
+    dbs_file = Path(args.dbs) if args.dbs else data.with_name(re.sub(r"_(train|val|heldout)$", "", data.stem) + "_dbs.json")
+    dbs = json.loads(dbs_file.read_text())
+    records = [json.loads(line) for line in data.open() if line.strip()]
+    chosen = choose(records, _parse_mix(args.mix), args.n, seed=args.seed)
+
+    from rich.progress import Progress
+
+    started, failed = time.perf_counter(), 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w") as handle, Progress() as progress:
+        task = progress.add_task("training prompts", total=len(chosen))
+        for record in chosen:
+            try:
+                pair = training_pair(record["question"], record["sql"], dbs[record["db"]], use_rag=not args.no_rag)
+            except Exception as exc:  # noqa: BLE001 - one odd database must not lose the others
+                failed += 1
+                log.warning("skipped %r on %s: %s", record["question"], record["db"], exc)
+            else:
+                handle.write(json.dumps({**pair, "source": record["source"], "db": record["db"],
+                                         "template": record.get("template", "")}) + "\n")
+            progress.advance(task)
+    tmp.replace(out)
+    print(f"{len(chosen) - failed} prompts written to {out} ({failed} skipped) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
