@@ -11,7 +11,7 @@ from langgraph.types import Overwrite
 Intent = Literal["data_question", "schema_question", "greeting", "write_request", "out_of_scope", "explanation"]
 
 # Enough turns for any follow-up to resolve against, few enough that a long chat's checkpoints stay small.
-MAX_TURNS = 50
+MAX_TURNS = 20
 
 
 def merge_dicts(left: dict, right: dict) -> dict:
@@ -43,7 +43,8 @@ class OutputState:
     """The question, as asked."""
 
     intent: Intent | None = None
-    """What the question is: a data question, a question about the schema, a greeting, a write request, out of scope."""
+    """What the question is: a data question, a question about the schema, a greeting, a write request, out of
+    scope, or (in a conversation) a request to explain the last result ('why is that?')."""
 
     entities: dict[str, Any] = field(default_factory=dict)
     """Years, date range, regions, brands, categories, metric, top-N, grouping... resolved against the database."""

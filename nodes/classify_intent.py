@@ -10,6 +10,8 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.state import Intent, State, fresh_question
 from nodes.common import database_path, settings, timed
+from tools.entities import extract_entities
+from tools.followups import resolve
 from tools.schema import DatabaseSchema, load_schema
 
 _WRITE = re.compile(
@@ -108,5 +110,10 @@ def classify_intent(state: State, runtime: Runtime[Context] | None = None) -> di
     except (ValueError, OSError) as exc:
         return {**fresh, "question": state.question, "intent": None, "error": str(exc), "plan": []}
     intent, _reason = classify(state.question, schema)
+    follow_up = None
+    if state.turns and intent in ("data_question", "out_of_scope") and not is_sql(state.question):
+        follow_up = resolve(state.question, extract_entities(state.question, schema), state.turns)
+        if follow_up:
+            intent = "explanation" if follow_up["kind"] == ["why"] else "data_question"
     return {**fresh, "question": state.question, "intent": intent, "db": db, "plan": engine_plan(ctx, state.question),
-            "error": None}
+            "error": None, "follow_up": follow_up}

@@ -15,5 +15,10 @@ from tools.schema import load_schema
 
 @timed("entities")
 def extract_entities(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
-    """Entities resolved against the database's actual values ('west' -> stores.region = 'West')."""
+    """Entities resolved against the database's actual values ('west' -> stores.region = 'West').
+
+    A follow-up in a conversation ('and in 2024?') gets its base question's entities with its changes.
+    """
+    if state.follow_up:
+        return {"entities": state.follow_up["entities"]}
     return {"entities": extract(state.question, load_schema(state.db))}

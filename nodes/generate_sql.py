@@ -25,7 +25,9 @@ def _with_template(state: State) -> str:
     from tools.templates import CannotAnswer
 
     try:
-        return _template_engine(load_schema(state.db)).generate(state.question, state.entities)
+        # A follow-up's entities are already merged into its base's; the base's wording keeps the SQL's shape.
+        question = state.follow_up["shape"] if state.follow_up else state.question
+        return _template_engine(load_schema(state.db)).generate(question, state.entities)
     except CannotAnswer as exc:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
 
@@ -41,6 +43,7 @@ def model_prompt(state: State) -> str:
         context=context_text(state.retrieved),
         feedback=state.feedback,
         previous_sql=last_sql or None,
+        previous_turn=(state.follow_up["question"], state.follow_up["sql"]) if state.follow_up else None,
     )
 
 

@@ -11,6 +11,7 @@ from graph.state import State
 from nodes.classify_intent import classify
 from nodes.common import timed
 from tools.answer import summarize
+from tools.followups import explain, last_data_turn
 from tools.schema import load_schema
 
 HELP = (
@@ -35,7 +36,7 @@ def _schema_rows(db: str) -> tuple[list[str], list[list[Any]]]:
 
 
 # Rows kept with a turn: enough to explain a result ('why is that?'), small enough for every checkpoint.
-TURN_ROWS = 50
+TURN_ROWS = 100
 
 
 def turn_record(state: State, update: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +55,8 @@ def turn_record(state: State, update: dict[str, Any]) -> dict[str, Any]:
         "shape": follow_up.get("shape") or state.question,
         "columns": list(final["columns"] or []),
         "rows": list(final["rows"] or [])[:TURN_ROWS],
+        "row_count": len(final["rows"] or []),
+        "truncated": bool(getattr(state, "truncated", False)),
     }
 
 
@@ -73,6 +76,9 @@ def _respond(state: State) -> dict[str, Any]:
         return {"answer": message, "error": message}
     if state.intent == "greeting":
         return {"answer": HELP, "error": None}
+    if state.intent == "explanation":  # 'why is that?': what the last result's own rows show
+        answer, columns, rows = explain(last_data_turn(state.turns))
+        return {"answer": answer, "columns": columns, "rows": rows, "error": None}
     if state.intent == "schema_question":
         columns, rows = _schema_rows(state.db)
         tables = sorted({r[0] for r in rows})

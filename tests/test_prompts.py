@@ -140,3 +140,41 @@ def test_find_stop(text: str, index: int) -> None:
 def test_find_stop_with_extra_stop_strings() -> None:
     assert find_stop("SELECT a\nFROM t", [*STOP_SEQUENCES, "\n"]) == 8
     assert find_stop("SELECT a", []) == -1
+
+
+# Prompts as they were before conversations existed, byte for byte: adapters are trained on exactly these.
+_GOLDEN_PROMPTS = [
+    (("total sales?",), {},
+     "<start_of_turn>user\nYou write one DuckDB SQL query that answers the question. Use only the tables and "
+     "columns below.\nSchema:\nCREATE TABLE sales (id INTEGER, region VARCHAR, amount DOUBLE);\n\n"
+     "Question: total sales?<end_of_turn>\n<start_of_turn>model\n"),
+    (("sales by region",), {"context": "Relevant tables: sales"},
+     "<start_of_turn>user\nYou write one DuckDB SQL query that answers the question. Use only the tables and "
+     "columns below.\nSchema:\nCREATE TABLE sales (id INTEGER, region VARCHAR, amount DOUBLE);\n\n"
+     "Context:\nRelevant tables: sales\n\nQuestion: sales by region<end_of_turn>\n<start_of_turn>model\n"),
+    (("x",), {"feedback": "Binder Error: column foo", "previous_sql": "SELECT foo FROM sales"},
+     "<start_of_turn>user\nYou write one DuckDB SQL query that answers the question. Use only the tables and "
+     "columns below.\nSchema:\nCREATE TABLE sales (id INTEGER, region VARCHAR, amount DOUBLE);\n\n"
+     "Question: x\n\nPrevious SQL: SELECT foo FROM sales\nError: Binder Error: column foo\n"
+     "Write a corrected query.<end_of_turn>\n<start_of_turn>model\n"),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "expected"), _GOLDEN_PROMPTS)
+def test_without_a_previous_turn_the_prompt_is_byte_identical_to_before(args, kwargs, expected) -> None:
+    assert build_prompt(*args, SCHEMA, **kwargs) == expected
+    assert build_prompt(*args, SCHEMA, **kwargs, previous_turn=None) == expected
+
+
+def test_a_follow_up_shows_the_earlier_turn_in_the_per_question_tail() -> None:
+    earlier = ("total sales in 2023", "SELECT SUM(amount) FROM sales WHERE YEAR(sale_date) = 2023")
+    prompt = build_prompt("and in 2024?", SCHEMA, context="Relevant tables: sales", previous_turn=earlier,
+                          feedback="Binder Error: x", previous_sql="SELECT x FROM sales")
+    assert prompt.startswith(static_prefix(SCHEMA))  # the cached prefix is untouched
+    rest = prompt[len(static_prefix(SCHEMA)):]
+    positions = [rest.index(s) for s in (
+        "Context:\nRelevant tables: sales",
+        "Earlier question: total sales in 2023\nEarlier SQL: SELECT SUM(amount) FROM sales WHERE YEAR(sale_date) = 2023",
+        "Question: and in 2024?", "Previous SQL: SELECT x FROM sales", MODEL_TURN,
+    )]
+    assert positions == sorted(positions)

@@ -14,6 +14,9 @@ Layout of a prompt (Gemma turn format)::
     Context:                                  <- per-question part, always LAST
     <retrieved context>
 
+    Earlier question: <question>              <- only for a follow-up in a conversation
+    Earlier SQL: <sql>
+
     Question: <question>
 
     Previous SQL: <sql>                       <- only on a retry
@@ -52,15 +55,21 @@ def build_prompt(
     context: str = "",
     feedback: str | None = None,
     previous_sql: str | None = None,
+    previous_turn: tuple[str, str] | None = None,
 ) -> str:
     """A complete Gemma prompt: static schema part first, the per-question part last, then the model turn.
 
     ``feedback`` (an error message) and ``previous_sql`` turn the prompt into a correction request; either
-    one alone is enough to add the retry block.
+    one alone is enough to add the retry block. ``previous_turn`` (question, SQL) is the conversation's
+    earlier question that a follow-up such as 'and in 2024?' builds on. Without it the prompt is exactly
+    what it was before conversations existed: adapters are trained on that text.
     """
     parts: list[str] = []
     if context and context.strip():
         parts.append(f"Context:\n{context.strip()}")
+    if previous_turn is not None:
+        earlier_question, earlier_sql = previous_turn
+        parts.append(f"Earlier question: {earlier_question.strip()}\nEarlier SQL: {earlier_sql.strip()}")
     parts.append(f"Question: {question.strip()}")
     if feedback is not None or previous_sql is not None:
         retry = []
