@@ -124,11 +124,13 @@ def chat(
     model: Optional[str] = ModelOption,
     adapter: Optional[Path] = AdapterOption,
     no_rag: bool = NoRagOption,
+    thread: Optional[str] = typer.Option(None, "--thread", "-t",
+                                         help="Conversation to resume or start (default: a new one named by the time)."),
 ) -> None:
-    """Open the interactive chat (a Rich REPL over the same graph)."""
+    """Open the interactive chat (a Rich REPL over the same graph); follow-ups build on earlier questions."""
     from gemsql.repl import run_chat
 
-    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None), out)
+    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None), out, thread_id=thread)
 
 
 @db_app.command("build")

@@ -1,7 +1,12 @@
-"""`gemsql chat`: a Rich REPL over the graph, with history, slash commands and Ctrl-C that cancels a question."""
+"""`gemsql chat`: a Rich REPL over the graph, with history, slash commands and Ctrl-C that cancels a question.
+
+A chat is a conversation (graph.threads): follow-ups such as 'and in 2024?' build on the earlier questions,
+and `gemsql chat --thread NAME` resumes one after a restart.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from typing import Any, Callable
@@ -9,6 +14,8 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
 
 from graph.context import ENGINES, Context
 from gemsql.render import render_answer
@@ -20,10 +27,15 @@ COMMANDS = """\
 - `/engine [template|finetuned|ensemble]` show or change the engine
 - `/good` keep the last question and its SQL as an example for the knowledge base
 - `/bad [corrected SQL]` record that the last answer was wrong, with the right SQL if you have it
+- `/new` start a new conversation (follow-ups build on the questions of the current one)
+- `/threads` list the saved conversations; `/thread NAME` switch to one (or start it)
+- `/history` the questions and answers of this conversation
 - `/help` this help
 - `/quit` leave (Ctrl-D too)
 
 Ctrl-C cancels the question being answered, not the chat."""
+
+log = logging.getLogger("gemsql")
 
 
 def _enable_history() -> None:
@@ -49,17 +61,28 @@ def _save_history(readline: Any, path: Any) -> None:
 
 
 class Chat:
-    """The chat's state: settings, the last answer, and the question in flight."""
+    """The chat's state: settings, the conversation, the last answer, and the question in flight.
+
+    ``charts``: draw a terminal chart under each answer; None draws one when the console is a terminal.
+    """
 
     def __init__(self, context: Context, console: Console,
-                 answer_fn: Callable[[str, Context], dict[str, Any]] | None = None) -> None:
-        from graph.orchestrator import ask
+                 answer_fn: Callable[[str, Context], dict[str, Any]] | None = None, *,
+                 thread_id: str | None = None, charts: bool | None = None) -> None:
+        from graph.threads import new_thread_id
 
         self.context = context
         self.console = console
-        self.answer_fn = answer_fn or ask
+        self.answer_fn = answer_fn or self._ask_in_thread
+        self.thread_id = thread_id or new_thread_id()
+        self.charts = console.is_terminal if charts is None else charts
         self.last: dict[str, Any] | None = None
         self._worker: threading.Thread | None = None
+
+    def _ask_in_thread(self, text: str, context: Context) -> dict[str, Any]:
+        from graph.orchestrator import ask
+
+        return ask(text, context, thread_id=self.thread_id)
 
     def command(self, line: str) -> bool:
         """Handle a slash command; False means leave the chat."""
@@ -84,9 +107,93 @@ class Chat:
                 self.console.print(f"[red]Unknown engine {arg!r}[/]: choose from {', '.join(ENGINES)}.")
         elif name in ("good", "bad"):
             self.feedback(good=name == "good", corrected_sql=arg or None)
+        elif name == "new":
+            self.switch(None)
+        elif name == "thread":
+            if arg:
+                self.switch(arg)
+            else:
+                self.console.print(f"Conversation: [bold]{self.thread_id}[/]. Type /thread NAME to switch.")
+        elif name == "threads":
+            self.show_threads()
+        elif name == "history":
+            self.show_history()
         else:
             self.console.print(f"[red]Unknown command /{name}[/]. Type /help.")
         return True
+
+    def switch(self, thread_id: str | None) -> None:
+        """Go on in another conversation (a new one when None); the next follow-up builds on its questions."""
+        from graph.threads import check_thread_id, new_thread_id, thread_history
+
+        try:
+            self.thread_id = check_thread_id(thread_id) if thread_id else new_thread_id()
+            turns = thread_history(self.thread_id)
+        except (ValueError, OSError) as exc:
+            self.console.print(f"[red]Cannot switch:[/] {exc}")
+            return
+        self.last = None
+        if turns:
+            self.console.print(f"Resumed conversation [bold]{self.thread_id}[/] ({len(turns)} questions; /history).")
+        else:
+            self.console.print(f"New conversation [bold]{self.thread_id}[/].")
+
+    def show_threads(self) -> None:
+        from graph.threads import list_threads
+
+        try:
+            threads = list_threads()
+        except OSError as exc:
+            self.console.print(f"[red]Cannot read the conversations:[/] {exc}")
+            return
+        if not threads:
+            self.console.print("No saved conversations yet.")
+            return
+        table = Table("", "conversation", "questions", "last question", "updated", header_style="bold cyan")
+        for t in threads:
+            current = "*" if t["thread_id"] == self.thread_id else ""
+            updated = (t["updated_at"] or "")[:19].replace("T", " ")
+            table.add_row(current, t["thread_id"], str(t["turns"]), t["last_question"] or "", updated)
+        self.console.print(table)
+        self.console.print("Type /thread NAME to switch.")
+
+    def show_history(self) -> None:
+        from graph.threads import thread_history
+
+        try:
+            turns = thread_history(self.thread_id)
+        except (ValueError, OSError) as exc:
+            self.console.print(f"[red]Cannot read this conversation:[/] {exc}")
+            return
+        if not turns:
+            self.console.print(f"Conversation [bold]{self.thread_id}[/] has no questions yet.")
+            return
+        self.console.print(f"Conversation [bold]{self.thread_id}[/]:")
+        for i, turn in enumerate(turns, 1):
+            line = Text(f"{i}. ", style="bold")
+            line.append(turn["question"], style="bold")
+            line.append("\n   ")
+            if turn["error"]:
+                line.append(turn["error"], style="red")
+            else:
+                line.append(turn["answer"] or "", style="green")
+            if turn["sql"]:
+                line.append(f"\n   {turn['sql']}", style="dim")
+            self.console.print(line)
+
+    def draw_chart(self, answer: dict[str, Any]) -> None:
+        """The answer's chart in the terminal; whatever goes wrong, the chat goes on without it."""
+        if not self.charts or answer.get("error") or not answer.get("chart"):
+            return
+        try:
+            from gemsql.termchart import terminal_chart
+
+            width = min(self.console.width - 2, 100)
+            text = terminal_chart(answer, width=width, height=15, color=self.console.is_terminal)
+            if text:
+                self.console.print(Text.from_ansi(text))
+        except Exception:  # noqa: BLE001 - a drawing problem must never end the chat
+            log.warning("could not draw the terminal chart for %r", answer.get("question"), exc_info=True)
 
     def feedback(self, *, good: bool, corrected_sql: str | None = None) -> None:
         """Keep the knowledge base up to date with what the analyst confirms or corrects."""
@@ -131,15 +238,25 @@ class Chat:
             return None
         self.last = box
         render_answer(self.console, box)
+        self.draw_chart(box)
         return box
 
 
-def run_chat(context: Context, console: Console) -> None:
-    """The read-eval-print loop."""
+def run_chat(context: Context, console: Console, thread_id: str | None = None) -> None:
+    """The read-eval-print loop, in the conversation ``thread_id`` (a new one, named by the time, if None)."""
+    from graph.threads import thread_history
+
     _enable_history()
-    chat = Chat(context, console)
+    try:
+        chat = Chat(context, console, thread_id=thread_id)
+        earlier = thread_history(chat.thread_id)
+    except (ValueError, OSError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return
     db = context.db_path or "the bundled sales database"
-    console.print(f"[bold]gemsql[/] chat on {db} · engine [bold]{context.engine}[/] · /help for commands")
+    resumed = f" (resumed, {len(earlier)} questions: /history)" if earlier else ""
+    console.print(f"[bold]gemsql[/] chat on {db} · engine [bold]{context.engine}[/] · conversation "
+                  f"[bold]{chat.thread_id}[/]{resumed} · /help for commands")
     while True:
         try:
             line = console.input("[bold cyan]?[/] ").strip()
