@@ -301,3 +301,36 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, gemsql_home: Path) -> Non
     push = _gemsql(["train", "push", "--repo", "someone/x", "--dir", str(tmp_path)], gemsql_home)
     assert push.returncode == 2 and "cannot reach the Hugging Face Hub" in push.stderr
     assert "Traceback" not in push.stderr
+
+
+# ------------------------------------------------------------------------------------- curve and model card
+
+
+def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, sales_db: Path, tmp_path: Path) -> None:
+    """The tiny model's SQL is noise: the point is that every checkpoint runs through the real harness."""
+    from training.curve import main as curve_main
+    from training.model_card import render
+
+    cases = _write_jsonl(tmp_path / "cases.jsonl", [
+        {"question": "How many products are there?", "sql": "SELECT COUNT(*) FROM products"},
+        {"question": "How many stores are there?", "sql": "SELECT COUNT(*) FROM stores"},
+    ])
+    curve = tmp_path / "curve.json"
+    assert curve_main(["--adapter", str(run.out), "--cases", str(cases), "--db", str(sales_db),
+                       "--config", "finetuned", "--out", str(curve)]) == 0
+    points = json.loads(curve.read_text())["points"]
+    assert [p["step"] for p in points] == [2, 4, 4]  # both checkpoints, then the final adapter
+    assert all(p["n"] == 2 and 0.0 <= p["execution_accuracy"] <= 1.0 for p in points)
+    assert points[0]["minutes"] <= points[1]["minutes"] and points[1]["examples"] == 8
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "results.json").write_text(json.dumps({
+        "meta": {"command": "gemsql eval --cases X", "dataset": "tiny-set", "date": "2026-11-25"},
+        "summary": {"finetuned": {"n": 2, "execution_accuracy": 0.5, "execution_rate": 1.0, "latency_p50_s": 0.2}}}))
+    card = render(run.out, [report], curve)
+    log = json.loads((run.out / "training_log.json").read_text())
+    assert f"{log['tokens_per_s']} tokens/s" in card and "r=4, alpha=8" in card
+    assert "| tiny-set | finetuned | 50.0% | 100.0% | 0.20 s | 2 |" in card
+    assert "| 4 | 8 |" in card and "CC BY-SA 4.0" in card
+    assert "gemsql train --data" in card and "--max-steps 4" in card
