@@ -60,6 +60,16 @@ def _save_history(readline: Any, path: Any) -> None:
         pass
 
 
+def _local_time(iso: str | None) -> str:
+    """Checkpoints are stamped in UTC; the analyst reads local time."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return iso or ""
+
+
 class Chat:
     """The chat's state: settings, the conversation, the last answer, and the question in flight.
 
@@ -152,7 +162,7 @@ class Chat:
         table = Table("", "conversation", "questions", "last question", "updated", header_style="bold cyan")
         for t in threads:
             current = "*" if t["thread_id"] == self.thread_id else ""
-            updated = (t["updated_at"] or "")[:19].replace("T", " ")
+            updated = _local_time(t["updated_at"])
             table.add_row(current, t["thread_id"], str(t["turns"]), t["last_question"] or "", updated)
         self.console.print(table)
         self.console.print("Type /thread NAME to switch.")

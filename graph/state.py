@@ -107,7 +107,7 @@ class State(InputState, OutputState):
 
     follow_up: dict[str, Any] | None = None
     """How this question builds on the conversation's last answered data question, or None when it stands
-    alone: {kind, question, shape, sql, entities} (see tools.followups)."""
+    alone: {kind, question, shape, sql, entities, title} (see tools.followups)."""
 
     turns: Annotated[list[dict[str, Any]], append_turns] = field(default_factory=list)
     """The conversation so far, oldest first: one {question, sql, answer, error, ...} per finished question.

@@ -16,7 +16,7 @@ from tools.charts import ChartError, chart_payload, suggest_chart
 def make_chart(state: State, runtime: Runtime[Context] | None = None) -> dict[str, Any]:
     """A chart spec with its Plotly figure, or None when the result is better read as a table."""
     try:
-        title = f"{state.follow_up['question']} · {state.question}" if state.follow_up else state.question
+        title = state.follow_up["title"] if state.follow_up else state.question
         spec = suggest_chart(state.columns, state.rows, title=title)
         return {"chart": chart_payload(spec, state.columns, state.rows)}
     except ChartError:

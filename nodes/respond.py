@@ -53,6 +53,8 @@ def turn_record(state: State, update: dict[str, Any]) -> dict[str, Any]:
         "entities": state.entities,
         # The wording that decides the SQL's shape: a follow-up's is the question it builds on.
         "shape": follow_up.get("shape") or state.question,
+        # A follow-up's title says what it builds on: 'total sales by region in 2023 → and in 2024?'.
+        "title": follow_up.get("title") if follow_up and "why" not in follow_up.get("kind", []) else state.question,
         "columns": list(final["columns"] or []),
         "rows": list(final["rows"] or [])[:TURN_ROWS],
         "row_count": len(final["rows"] or []),

@@ -100,6 +100,13 @@ def test_why_names_what_drives_the_last_result_from_its_rows(chat_graph, ctx: Co
     assert sum(r[2] for r in why["rows"]) == pytest.approx(100, abs=0.5)
 
 
+def test_why_after_a_follow_up_says_which_result_it_explains(chat_graph, ctx: Context) -> None:
+    *_, why = converse(chat_graph, ctx, "why-chain", "total sales by region in 2023", "and in 2024?", "why?")
+    assert "total_sales in 'total sales by region in 2023 → and in 2024?'" in why["answer"]
+    alone = ask("total sales by region in 2024", ctx)
+    assert [r[:2] for r in why["rows"]] == alone["rows"]  # the shares are of the 2024 rows
+
+
 def test_why_of_a_single_number_says_so_instead_of_guessing(chat_graph, ctx: Context) -> None:
     _, why = converse(chat_graph, ctx, "why-one", "total sales in 2023", "why is that?")
     assert "single value" in why["answer"] and "by region" in why["answer"]
@@ -210,3 +217,11 @@ def test_explaining_averages_gives_no_shares_of_them() -> None:
 def test_the_conversation_keeps_its_latest_turns_only() -> None:
     turns = append_turns([{"question": str(i)} for i in range(MAX_TURNS)], [{"question": "new"}])
     assert len(turns) == MAX_TURNS and turns[-1]["question"] == "new" and turns[0]["question"] == "1"
+
+
+def test_shares_of_a_top_n_say_they_are_of_those_rows_only() -> None:
+    turn = {"question": "top 2 brands", "columns": ["brand", "revenue"], "rows": [["A", 30.0], ["B", 10.0]],
+            "entities": {"top_n": 2}, "row_count": 2}
+    answer, _, rows = explain(turn)
+    assert "Of the 40 revenue in 'top 2 brands' (the 2 rows shown, not all), A 75.0%" in answer
+    assert rows == [["A", 30.0, 75.0], ["B", 10.0, 25.0]]

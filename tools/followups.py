@@ -106,13 +106,19 @@ def resolve(question: str, entities: dict[str, Any], turns: list[dict[str, Any]]
         return None
     if is_why(question):
         return {"kind": ["why"], "question": base["question"], "shape": base.get("shape") or base["question"],
-                "sql": base["sql"], "entities": base.get("entities") or {}}
+                "sql": base["sql"], "entities": base.get("entities") or {}, "title": title(base)}
     if not is_follow_up(question, entities):
         return None
     # The follow-up's own words join the base's: 'what about units?' names its column 'units'.
     shape = f"{base.get('shape') or base['question']} {question.strip()}"
     return {"kind": changes(entities), "question": base["question"], "shape": shape, "sql": base["sql"],
-            "entities": merge(base.get("entities") or {}, entities, question)}
+            "entities": merge(base.get("entities") or {}, entities, question),
+            "title": f"{title(base)} → {question.strip()}"}
+
+
+def title(turn: dict[str, Any]) -> str:
+    """What a turn asked, readable on its own: 'total sales by region in 2023 → and in 2024?'."""
+    return turn.get("title") or turn.get("question", "")
 
 
 def _is_number(value: Any) -> bool:
@@ -149,7 +155,7 @@ def explain(turn: dict[str, Any] | None) -> tuple[str, list[str], list[list[Any]
         return ("There is no earlier result in this conversation to explain: ask a question about the data "
                 "first.", [], [])
     columns, rows = list(turn.get("columns") or []), list(turn.get("rows") or [])
-    asked = turn.get("question", "")
+    asked = title(turn)
     measure = _measure_column(columns, rows)
     if not rows or measure is None:
         return (f"The last result ('{asked}') has no numbers to break down, so there is nothing the data can "
@@ -187,7 +193,10 @@ def explain(turn: dict[str, Any] | None) -> tuple[str, list[str], list[list[Any]
         if covered >= 50 or len(leaders) == 3:
             break
     partial = turn.get("truncated") or (turn.get("row_count") or 0) > len(rows)
-    scope = f" over the first {len(rows)} rows" if partial else ""
+    top_n = (turn.get("entities") or {}).get("top_n")
+    # Shares of a top-N are shares of those N rows only, not of everything: say so.
+    scope = (f" over the first {len(rows)} rows" if partial else
+             f" (the {len(rows)} rows shown, not all)" if top_n and top_n == len(rows) else "")
     who = "it makes" if len(leaders) == 1 else "together they make"
     smallest = " / ".join(_period(k) for k in shares[-1][2])
     out_columns = [columns[i] for i in keys] + [name, "pct_of_total"]
