@@ -155,9 +155,9 @@ def db_build(
 
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem (evaluation, knowledge base, training) register here."""
-    from gemsql import eval_cmd, kb_cmd, train_cmd, ui_cmd
+    from gemsql import eval_cmd, kb_cmd, serve_cmd, train_cmd, ui_cmd
 
-    for module in (eval_cmd, kb_cmd, train_cmd, ui_cmd):
+    for module in (eval_cmd, kb_cmd, train_cmd, ui_cmd, serve_cmd):
         module.register(app)
 
 
