@@ -91,10 +91,9 @@ def new_thread_id(prefix: str = "chat") -> str:
     """A fresh, readable thread id named by the time, e.g. 'chat-20250314-091502-123'."""
     now = datetime.now()
     candidate = f"{prefix}-{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03d}"
-    existing = {t["thread_id"] for t in list_threads()}
-    suffix = 2
-    name = candidate
-    while name in existing:
+    saver = checkpointer()
+    name, suffix = candidate, 2
+    while saver.get_tuple(_config(name)) is not None:  # two chats started in the same millisecond
         name, suffix = f"{candidate}-{suffix}", suffix + 1
     return name
 

@@ -143,7 +143,8 @@ def test_nothing_of_the_last_question_leaks_into_the_next(chat_graph, ctx: Conte
     state = chat_graph.get_state(config).values
     assert greeting["sql"] in ("", None) and greeting["rows"] == [] and greeting["chart"] is None
     assert set(greeting["timings"]) == {"intent", "respond"}  # no execution time from the question before
-    assert state["history"] == [] and state["attempts"] == 0 and state["entities"] == {} and state["plan"] == ["template"]
+    assert state["history"] == [] and state["attempts"] == 0 and state["entities"] == {}
+    assert state["plan"] == ["template"]
     assert [t["question"] for t in state["turns"]] == ["revenue by shoe size", "total sales in 2023", "hello"]
 
 
@@ -152,7 +153,8 @@ def test_a_thread_resumes_after_a_restart(tmp_path: Path, sales_db: Path, ctx: C
               f"a = ask('top 5 brands by revenue in 2023', Context(db_path={str(sales_db)!r}, engine='template'), "
               "thread_id='resumed'); assert a['error'] is None, a")
     env = {**os.environ, "GEMSQL_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     reopened = open_checkpointer(tmp_path / "threads.sqlite")
     try:
@@ -194,7 +196,8 @@ def test_merge_replaces_what_the_follow_up_names() -> None:
     assert merged["years"] == [2024] and merged["months"] == [3] and merged["top_n"] == 3
     assert merged["filters"] == {"stores.region": ["East"], "products.category": ["Toys"]}
     assert merged["group_by"] == ["products.category"] and merged["metric"] == "revenue"
-    assert merge(base, {"group_by": ["stores.region"]}, "by region too")["group_by"] == ["products.brand", "stores.region"]
+    added = merge(base, {"group_by": ["stores.region"]}, "by region too")
+    assert added["group_by"] == ["products.brand", "stores.region"]
     ranged = merge(base, {"date_range": {"start": "2024-01-01", "end": "2024-03-31"}})
     assert ranged["years"] == [] and ranged["months"] == [] and ranged["date_range"]["start"] == "2024-01-01"
     assert base["years"] == [2023] and base["filters"] == {"stores.region": ["East"]}  # the base is not changed

@@ -3,7 +3,8 @@
 A follow-up names only what changes; the rest comes from the conversation's last answered data question
 (its *base*). For the template engine the change is made on the entities: the follow-up's period, filters,
 top-N, time grain, grouping or measure replace the base's, and the base's wording keeps deciding the shape
-of the SQL (a share stays a share), joined by the follow-up's own words. The model engine is shown the base question and SQL in its prompt.
+of the SQL (a share stays a share), joined by the follow-up's own words. The model engine is shown the
+base question and SQL in its prompt.
 
 'why is that?' is answered from the base's result alone: what the rows say drives it, never a cause the
 data cannot show.
