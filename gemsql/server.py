@@ -70,9 +70,9 @@ def _warm(state: ServerState) -> None:
         return
     state.model_status = "loading"
     try:
-        from tools.llm import get_llm
-
-        get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens)._handles()
+        # A one-word completion through the LLM the graph itself uses: the weights are loaded (converted or
+        # exported once, whatever the backend) here rather than during the first question.
+        _model_llm(ctx).invoke("SELECT")
         state.model_status = "loaded"
     except Exception as exc:  # noqa: BLE001 - the ensemble still answers with its template fallback
         log.warning("model could not be loaded at start: %s", exc, exc_info=True)
@@ -84,6 +84,31 @@ def _warm(state: ServerState) -> None:
             KnowledgeBase.open(ctx.db_path, progress=False)
         except Exception as exc:  # noqa: BLE001 - retrieval falls back to entity linking per question
             log.warning("knowledge base could not be opened at start: %s", exc, exc_info=True)
+
+
+def _model_llm(ctx: Context):
+    try:
+        from nodes.generate_sql import model_llm  # the backend the graph picks (fast or transformers)
+    except ImportError:
+        from tools.llm import get_llm
+
+        return get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens)
+    return model_llm(ctx)
+
+
+def _reload(state: ServerState) -> None:
+    """Forget the loaded model and load it again from disk (a retrained adapter, say), then warm up."""
+    import importlib
+
+    from tools import model_store
+
+    for module, cached in (("tools.llm", "get_llm"), ("tools.fast_llm", "get_fast_llm")):
+        try:
+            getattr(getattr(importlib.import_module(module), cached), "cache_clear", lambda: None)()
+        except (ImportError, AttributeError):
+            pass  # that backend is not part of this version
+    model_store.clear_cache()
+    _warm(state)
 
 
 def create_app(context: Context, *, api_key: str | None = None, warm: bool = True) -> FastAPI:
@@ -228,6 +253,14 @@ def create_app(context: Context, *, api_key: str | None = None, warm: bool = Tru
                 yield {"event": kind, "data": json.dumps(data, default=str, ensure_ascii=False)}
 
         return EventSourceResponse(events(), ping=15)
+
+    @app.post("/reload", response_model=Health, responses={401: ERROR_RESPONSES[401]}, tags=["service"])
+    async def reload() -> dict[str, Any]:
+        """Load the model (and adapter) again from disk, e.g. after training a new adapter. It takes its turn
+        on the question worker: questions asked before it get the old model, questions after it the new one."""
+        database()
+        await state.worker.run(_reload, state)
+        return await health()
 
     @app.get("/health", response_model=Health, responses={401: ERROR_RESPONSES[401]}, tags=["service"])
     async def health() -> dict[str, Any]:
