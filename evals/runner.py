@@ -100,7 +100,7 @@ class Config:
         from graph.context import DEFAULT_MODEL, Context
 
         return Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
-                       adapter=self.adapter, use_rag=self.use_rag)
+                       adapter=self.adapter or "none", use_rag=self.use_rag)
 
 
 def _adapter_problem(path: Path) -> str | None:

@@ -47,14 +47,33 @@ def model_prompt(state: State) -> str:
     )
 
 
-def _with_model(state: State, ctx: Context) -> str:
+def resolve_backend(backend: str) -> str:
+    """'auto' is the fast backend when CTranslate2 is installed, else the transformers one."""
+    if backend != "auto":
+        return backend
+    import importlib.util
+
+    return "ctranslate2" if importlib.util.find_spec("ctranslate2") else "transformers"
+
+
+def model_llm(ctx: Context):
+    """The shared LLM for these settings; the fast backend never imports torch (a short cold start)."""
+    if resolve_backend(ctx.backend) == "ctranslate2":
+        from tools.fast_llm import get_fast_llm
+
+        return get_fast_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)
     from tools.llm import get_llm
+
+    return get_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)
+
+
+def _with_model(state: State, ctx: Context) -> str:
     from tools.model_store import ModelUnavailable
     from tools.prompts import extract_sql
 
     prompt = model_prompt(state)
     try:
-        raw = get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens).invoke(prompt)
+        raw = model_llm(ctx).invoke(prompt)
     except ModelUnavailable as exc:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
     sql = extract_sql(raw)

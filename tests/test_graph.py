@@ -30,7 +30,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch):
 
     def install(*completions: str) -> FakeListLLM:
         llm = FakeListLLM(responses=list(completions))
-        monkeypatch.setattr("tools.llm.get_llm", lambda *args, **kwargs: llm)
+        monkeypatch.setattr("nodes.generate_sql.model_llm", lambda ctx: llm)
         return llm
 
     return install
@@ -126,7 +126,7 @@ def test_retry_prompt_carries_the_error(sales_db: Path, monkeypatch: pytest.Monk
             return super()._call(prompt, *args, **kwargs)
 
     llm = Recorder(responses=["SELECT SUM(amout) FROM sales", "SELECT SUM(amount) FROM sales"])
-    monkeypatch.setattr("tools.llm.get_llm", lambda *args, **kwargs: llm)
+    monkeypatch.setattr("nodes.generate_sql.model_llm", lambda ctx: llm)
     ask("total sales", Context(db_path=str(sales_db), engine="finetuned"))
     assert len(prompts) == 2
     assert "amout" not in prompts[0].split("Question:")[0]

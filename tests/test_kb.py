@@ -163,7 +163,7 @@ def recorded_prompts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return super()._call(prompt, *args, **kwargs)
 
     llm = Recorder(responses=["SELECT SUM(amount) FROM sales"] * 4)
-    monkeypatch.setattr("tools.llm.get_llm", lambda *args, **kwargs: llm)
+    monkeypatch.setattr("nodes.generate_sql.model_llm", lambda ctx: llm)
     return prompts
 
 

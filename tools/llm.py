@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from pydantic import ConfigDict, PrivateAttr
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from tools.model_store import DEFAULT_MODEL, greedy_generation_config, load_model, stop_token_ids
-from tools.prompts import STOP_SEQUENCES, find_stop
+from tools.prompts import STOP_SEQUENCES, find_stop, not_a_query
 
 
 class StopOnText(StoppingCriteria):
@@ -40,10 +39,6 @@ class StopOnText(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-_SQL_START = re.compile(r"^\s*(```(sql)?\s*)?(sql:\s*)?\(?\s*(select|with|from|values|table|pivot|unpivot)\b", re.I)
-_WORD = re.compile(r"\S+\s")
-
-
 class StopWhenNotSQL(StoppingCriteria):
     """Give up as soon as the continuation's first word shows it is not a query.
 
@@ -56,13 +51,8 @@ class StopWhenNotSQL(StoppingCriteria):
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        done = []
-        for row in input_ids:
-            text = self.tokenizer.decode(row[self.prompt_length:], skip_special_tokens=True)
-            stripped = text.lstrip()
-            # decide once a whole first word (beyond an opening fence or 'SQL:') has been written
-            decided = len(_WORD.findall(re.sub(r"^(```(sql)?|sql:)\s*", "", stripped, flags=re.I))) >= 1
-            done.append(decided and not _SQL_START.match(stripped))
+        done = [not_a_query(self.tokenizer.decode(row[self.prompt_length:], skip_special_tokens=True))
+                for row in input_ids]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 

@@ -115,6 +115,27 @@ def _literal_mask(text: str) -> list[bool]:
     return mask
 
 
+_SQL_START = re.compile(r"^\s*(```(sql)?\s*)?(sql:\s*)?\(?\s*(select|with|from|values|table|pivot|unpivot)\b", re.I)
+_WORD = re.compile(r"\S+\s")
+
+
+def not_a_query(generated: str) -> bool:
+    """True once the continuation's first whole word (past a fence or 'SQL:') shows it is not a query."""
+    stripped = generated.lstrip()
+    decided = len(_WORD.findall(re.sub(r"^(```(sql)?|sql:)\s*", "", stripped, flags=re.I))) >= 1
+    return decided and not _SQL_START.match(stripped)
+
+
+def split_static(prompt: str) -> tuple[str, str]:
+    """(static part, per-question part) of a prompt from build_prompt; ('', prompt) if it has no static part."""
+    markers = ("\n\nContext:\n", "\n\nEarlier question: ", "\n\nQuestion: ")  # what build_prompt puts first
+    cuts = [i for i in (prompt.find(m) for m in markers) if i != -1]
+    if not prompt.startswith(f"{START}user\n{INSTRUCTION}\nSchema:\n") or not cuts:
+        return "", prompt
+    cut = min(cuts) + 2
+    return prompt[:cut], prompt[cut:]
+
+
 _OPEN_FENCE = re.compile(r"\s*```[A-Za-z]*[ \t]*\n?")
 
 
