@@ -64,14 +64,20 @@ def ui_server(db: Path, log: Path, *, home: Path | None = None, startup_s: float
 
 
 @contextlib.contextmanager
-def chromium_page(width: int = 1280, height: int = 1000):
-    """A Playwright page in Debian's Chromium (Playwright gives each launch a fresh profile directory)."""
+def chromium_page(width: int = 1280, height: int = 1000, timeout_ms: float = 240_000):
+    """A Playwright page in Debian's Chromium (Playwright gives each launch a fresh profile directory).
+
+    Waits are long by default: on a busy machine the first load of Streamlit's scripts can take a while.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            yield browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(timeout_ms)
+            page.set_default_navigation_timeout(timeout_ms)
+            yield page
         finally:
             browser.close()
 
@@ -79,7 +85,7 @@ def chromium_page(width: int = 1280, height: int = 1000):
 def ask_on_page(page, url: str | None, question: str, timeout_ms: float = 90_000) -> None:
     """Type a question, press Analyze, and wait until the answer's subheader shows that question."""
     if url:
-        page.goto(url)
-    page.get_by_label("Question").fill(question)
-    page.get_by_role("button", name="Analyze").click()
+        page.goto(url, timeout=timeout_ms)
+    page.get_by_label("Question").fill(question, timeout=timeout_ms)
+    page.get_by_role("button", name="Analyze").click(timeout=timeout_ms)
     page.locator('[data-testid="stHeading"]', has_text=question).first.wait_for(timeout=timeout_ms)
