@@ -102,11 +102,8 @@ def _reload(state: ServerState) -> None:
 
     from tools import model_store
 
-    for module, cached in (("tools.llm", "get_llm"), ("tools.fast_llm", "get_fast_llm")):
-        try:
-            getattr(getattr(importlib.import_module(module), cached), "cache_clear", lambda: None)()
-        except (ImportError, AttributeError):
-            pass  # that backend is not part of this version
+    # The transformers path is cleared here; a fast backend (if any) detects a changed model itself.
+    getattr(importlib.import_module("tools.llm").get_llm, "cache_clear", lambda: None)()
     model_store.clear_cache()
     _warm(state)
 
