@@ -1,15 +1,15 @@
-"""Where an answer's time goes, per question of the sales dev set, for each engine and model backend.
+"""Where an answer's time goes, per question of the sales dev set, for each engine.
 
-    python benchmarks/latency.py [--backend ctranslate2 --backend transformers] [--engine finetuned]
-                                 [--limit N] [--out benchmarks/results/latency.json]
+    python benchmarks/latency.py [--engine finetuned --engine ensemble] [--limit N]
+                                 [--out benchmarks/results/latency.json]
 
 For every question: the seconds spent in each graph node (intent, entities, retrieval, generation,
-validation, execution, chart, answer), and inside generation the prompt tokens, the tokens served from
-the schema's KV cache, time to the first token (prefill) and the rest (decode), and new tokens. Then,
-per engine and backend: warm p50/p95 end to end; the cold start of ``gemsql ask`` (a new process, to its
-first answer, with the model already exported); peak memory. In the same run, when llama-cpp-python is
-installed, a plain llama.cpp call on the packaged Gemma GGUF with the same prompt and the same number of
-new tokens is the reference. The questions are read at run time; nothing here is tuned to them.
+validation, execution, chart, answer), and inside generation the prompt and new token counts and the
+model's own seconds. Then, per engine: warm p50/p95 end to end; the cold start of ``gemsql ask`` (a new
+process, to its first answer, with the model already converted); peak memory. In the same run, when
+llama-cpp-python is installed, a plain llama.cpp call on the packaged Gemma GGUF with the same prompt and
+the same number of new tokens is the reference. The questions are read at run time; nothing here is tuned
+to them.
 """
 
 from __future__ import annotations
@@ -39,30 +39,30 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def run_questions(questions: list[str], engine: str, backend: str, db: str | None) -> list[dict]:
+def run_questions(questions: list[str], engine: str, db: str | None) -> list[dict]:
     from graph.context import Context
     from graph.orchestrator import ask
     from nodes.generate_sql import model_llm
 
-    ctx = Context(engine=engine, backend=backend, db_path=db or "")  # type: ignore[arg-type]
+    ctx = Context(engine=engine, db_path=db or "")  # type: ignore[arg-type]
     rows = []
-    ask(questions[0], ctx)  # warm-up: schema, executor, knowledge base, model, the schema's KV cache
+    ask(questions[0], ctx)  # warm-up: schema, executor, knowledge base, model
     for question in questions:
         llm = model_llm(ctx) if engine != "template" else None
         started = time.perf_counter()
         answer = ask(question, ctx)
         total = time.perf_counter() - started
         stats = dict(getattr(llm, "last_stats", {}) or {}) if llm is not None and answer.get("engine") != "template" else {}
-        rows.append({"question": question, "engine": engine, "backend": backend, "total_s": round(total, 4),
+        rows.append({"question": question, "engine": engine, "total_s": round(total, 4),
                      "attempts": answer.get("attempts"), "engine_used": answer.get("engine"),
                      "error": answer.get("error"), "nodes": answer.get("timings") or {}, "llm": stats})
-        print(f"{engine:9} {backend:12} {total:6.2f} s  {question[:60]}", file=sys.stderr, flush=True)
+        print(f"{engine:9} {total:6.2f} s  {question[:60]}", file=sys.stderr, flush=True)
     return rows
 
 
-def cold_start(question: str, engine: str, backend: str, db: str | None) -> dict:
-    """A new `gemsql ask` process to its first answer (the export and knowledge base already cached)."""
-    cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, "--backend", backend, question]
+def cold_start(question: str, engine: str, db: str | None) -> dict:
+    """A new `gemsql ask` process to its first answer (the converted model and knowledge base already cached)."""
+    cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, question]
     if db:
         cmd[3:3] = ["--db", db]
     started = time.perf_counter()
@@ -70,12 +70,12 @@ def cold_start(question: str, engine: str, backend: str, db: str | None) -> dict
     seconds = time.perf_counter() - started
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
-    return {"engine": engine, "backend": backend, "seconds": round(seconds, 2), "ok": not answer.get("error"),
+    return {"engine": engine, "seconds": round(seconds, 2), "ok": not answer.get("error"),
             "peak_rss_mb_children": round(child_rss)}
 
 
 def llama_cpp_reference(prompts: list[str], new_tokens: list[int]) -> dict | None:
-    """The same prompts through llama.cpp on the packaged GGUF, generating as many tokens as our backend did."""
+    """The same prompts through llama.cpp on the packaged GGUF, generating as many tokens as the model did."""
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -94,7 +94,7 @@ def llama_cpp_reference(prompts: list[str], new_tokens: list[int]) -> dict | Non
         started = time.perf_counter()
         llm(prompt, max_tokens=max(1, n), temperature=0.0, top_k=1)
         times.append(time.perf_counter() - started)
-    return {"model": "packaged Gemma 3 270M GGUF (Q4_K_M), prefix cache of llama.cpp on", "n": len(times),
+    return {"model": "packaged Gemma 3 270M GGUF (Q4_K_M)", "n": len(times),
             "p50_s": round(percentile(times, 0.5), 3), "p95_s": round(percentile(times, 0.95), 3)}
 
 
@@ -109,8 +109,7 @@ def summarise(rows: list[dict]) -> dict:
 
     return {"n": len(rows), "p50_s": round(percentile(totals, 0.5), 3), "p95_s": round(percentile(totals, 0.95), 3),
             "errors": sum(bool(r["error"]) for r in rows), "node_median_s": nodes,
-            "prompt_tokens_median": med("prompt_tokens"), "cached_prefix_tokens_median": med("cached_prefix_tokens"),
-            "new_tokens_median": med("new_tokens"), "prefill_s_median": med("prefill_seconds"),
+            "prompt_tokens_median": med("prompt_tokens"), "new_tokens_median": med("new_tokens"),
             "generate_s_median": med("seconds")}
 
 
@@ -119,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=str(ROOT.parent / "shared" / "eval" / "sales_dev.jsonl"))
     parser.add_argument("--db", help="database (default: the bundled sales database)")
     parser.add_argument("--engine", action="append", help="finetuned (default), ensemble, template")
-    parser.add_argument("--backend", action="append", help="ctranslate2 (default) and/or transformers")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
@@ -128,20 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
     questions = [json.loads(line)["question"] for line in open(args.cases) if line.strip()][: args.limit]
-    engines, backends = args.engine or ["finetuned"], args.backend or ["ctranslate2"]
+    engines = args.engine or ["finetuned"]
     report: dict = {"cases": args.cases, "questions": len(questions), "cpus": os.cpu_count(),
                     "command": "python benchmarks/latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                     "runs": {}, "cold_start": [], "per_question": []}
     for engine in engines:
-        for backend in backends if engine != "template" else ["-"]:
-            rows = run_questions(questions, engine, backend if backend != "-" else "auto", args.db)
-            report["runs"][f"{engine}/{backend}"] = summarise(rows)
-            report["per_question"] += rows
-            if not args.no_cold:
-                report["cold_start"].append(cold_start(questions[0], engine, backend if backend != "-" else "auto", args.db))
+        rows = run_questions(questions, engine, args.db)
+        report["runs"][engine] = summarise(rows)
+        report["per_question"] += rows
+        if not args.no_cold:
+            report["cold_start"].append(cold_start(questions[0], engine, args.db))
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
-    model_rows = [r for r in report["per_question"] if r["backend"] == "ctranslate2" and r["llm"]]
+    model_rows = [r for r in report["per_question"] if r["llm"]]
     if model_rows:
         from graph.context import Context
         from nodes.generate_sql import model_prompt
@@ -166,16 +163,16 @@ def _default_db(ctx) -> str:
 
 def _print(report: dict) -> None:
     print(f"\n{report['questions']} questions from {report['cases']} on {report['cpus']} CPU cores\n")
-    print(f"{'engine/backend':26} {'p50':>7} {'p95':>7} {'err':>4}  {'prompt':>6} {'cached':>6} {'new':>4} "
-          f"{'prefill':>7} {'generate':>8}  " + " ".join(f"{n[:7]:>7}" for n in NODES))
+    print(f"{'engine':12} {'p50':>7} {'p95':>7} {'err':>4}  {'prompt':>6} {'new':>4} {'model s':>8}  "
+          + " ".join(f"{n[:7]:>7}" for n in NODES))
     for name, s in report["runs"].items():
         def f(v, w=7, d=3):
             return f"{v:{w}.{d}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
-        print(f"{name:26} {f(s['p50_s'])} {f(s['p95_s'])} {s['errors']:4d}  {f(s['prompt_tokens_median'], 6, 0)} "
-              f"{f(s['cached_prefix_tokens_median'], 6, 0)} {f(s['new_tokens_median'], 4, 0)} {f(s['prefill_s_median'])} "
-              f"{f(s['generate_s_median'], 8)}  " + " ".join(f(s["node_median_s"][n]) for n in NODES))
+        print(f"{name:12} {f(s['p50_s'])} {f(s['p95_s'])} {s['errors']:4d}  {f(s['prompt_tokens_median'], 6, 0)} "
+              f"{f(s['new_tokens_median'], 4, 0)} {f(s['generate_s_median'], 8)}  "
+              + " ".join(f(s["node_median_s"][n]) for n in NODES))
     for c in report["cold_start"]:
-        print(f"cold start {c['engine']}/{c['backend']}: {c['seconds']} s to the first answer (ok={c['ok']})")
+        print(f"cold start {c['engine']}: {c['seconds']} s to the first answer (ok={c['ok']})")
     ref = report.get("llama_cpp_reference")
     if ref:
         print(f"llama.cpp reference ({ref['model']}): p50 {ref['p50_s']} s, p95 {ref['p95_s']} s over {ref['n']} prompts")

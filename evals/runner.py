@@ -89,7 +89,6 @@ class Config:
     use_rag: bool
     adapter: str | None = None
     model: str | None = None
-    backend: str = "auto"
     missing: str | None = None
     note: str | None = None
 
@@ -101,7 +100,7 @@ class Config:
         from graph.context import DEFAULT_MODEL, Context
 
         return Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
-                       adapter=self.adapter or "none", use_rag=self.use_rag, backend=self.backend)
+                       adapter=self.adapter or "none", use_rag=self.use_rag)
 
 
 def _adapter_problem(path: Path) -> str | None:
@@ -113,7 +112,7 @@ def _adapter_problem(path: Path) -> str | None:
 
 
 def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None = None,
-                    model: str | None = None, no_rag: bool = False, backend: str = "auto") -> list[Config]:
+                    model: str | None = None, no_rag: bool = False) -> list[Config]:
     """The configurations named, in order, duplicates dropped; ValueError for an unknown name.
 
     ``adapter`` replaces the shipped adapter directory for the adapter configurations; ``no_rag``
@@ -134,7 +133,7 @@ def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None =
         if no_rag and use_rag and name.endswith("+rag"):
             continue
         config = Config(name=name, engine=engine, use_rag=use_rag and not no_rag,
-                        model=model if engine != "template" else None, backend=backend)
+                        model=model if engine != "template" else None)
         if policy == "required" or (policy == "if_present" and explicit):
             problem = _adapter_problem(adapter_dir)
             config.adapter = str(adapter_dir)  # shown with the reason when it is missing
@@ -158,12 +157,8 @@ def _check_model(config: Config) -> str | None:
         hf_logging.disable_progress_bar()  # its tqdm bar would break the Rich progress bar
 
         from graph.context import DEFAULT_MODEL
-        from nodes.generate_sql import model_llm, resolve_backend
 
-        if resolve_backend(config.backend) == "ctranslate2":
-            model_llm(config.context("")).handles()  # exports the model on first use (cached)
-        else:
-            load_model(config.model or DEFAULT_MODEL, config.adapter)
+        load_model(config.model or DEFAULT_MODEL, config.adapter)
     except Exception as exc:  # noqa: BLE001 -- ModelUnavailable, or torch/peft missing
         return f"model unavailable: {exc}"
     return None

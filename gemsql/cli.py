@@ -35,15 +35,13 @@ def _engine(value: Optional[str]) -> Optional[str]:
 
 
 def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[int], model: Optional[str],
-             adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float],
-             backend: Optional[str] = None) -> Context:
+             adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float]) -> Context:
     settings: dict[str, Any] = {
         "db_path": str(db.expanduser().resolve()) if db else None,
         "engine": engine,
         "max_retries": max_retries,
         "model": model,
         "adapter": ("none" if str(adapter).lower() == "none" else str(adapter.expanduser().resolve())) if adapter else None,
-        "backend": backend,
         "use_rag": False if no_rag else None,
         "row_limit": row_limit,
         "timeout": timeout,
@@ -77,7 +75,6 @@ EngineOption = typer.Option(None, "--engine", "-e", help="template, finetuned or
 RetriesOption = typer.Option(None, "--max-retries", min=0, max=10, help="Model retries after an error (default 2).")
 ModelOption = typer.Option(None, "--model", help=f"Base model: {DEFAULT_MODEL}, an HF id or a local path.")
 AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory (default: the shipped one; 'none': the base model).")
-BackendOption = typer.Option(None, "--backend", help="ctranslate2 (fast), transformers (reference) or auto (default).")
 NoRagOption = typer.Option(False, "--no-rag", help="Plain schema prompt, without retrieved context.")
 RowLimitOption = typer.Option(None, "--row-limit", min=1, help="Most rows returned (default 1000).")
 TimeoutOption = typer.Option(None, "--timeout", min=0.1, help="Seconds a query may run (default 10).")
@@ -96,14 +93,13 @@ def ask(
     no_rag: bool = NoRagOption,
     row_limit: Optional[int] = RowLimitOption,
     timeout: Optional[float] = TimeoutOption,
-    backend: Optional[str] = BackendOption,
 ) -> None:
     """Answer questions: SQL, rows, a chart and a one-line answer."""
     from graph.orchestrator import ask as answer_question
     from gemsql.render import render_answer, save_chart
 
     questions = _questions(question, file)
-    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend)
+    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout)
     failures = 0
     for q in questions:
         if as_json:
@@ -159,9 +155,9 @@ def db_build(
 
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem (evaluation, knowledge base, training) register here."""
-    from gemsql import eval_cmd, kb_cmd, model_cmd, serve_cmd, train_cmd, ui_cmd
+    from gemsql import eval_cmd, kb_cmd, serve_cmd, train_cmd, ui_cmd
 
-    for module in (eval_cmd, kb_cmd, train_cmd, model_cmd, ui_cmd, serve_cmd):
+    for module in (eval_cmd, kb_cmd, train_cmd, ui_cmd, serve_cmd):
         module.register(app)
 
 

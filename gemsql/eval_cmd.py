@@ -59,7 +59,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (no table)."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, results.json and HTML charts here."),
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter directory for the fine-tuned configurations."),
-        backend: str = typer.Option("auto", "--backend", help="How the model runs: ctranslate2, transformers or auto."),
         model: Optional[str] = typer.Option(None, "--model", help="Base model for the model configurations."),
         no_semantic: bool = typer.Option(False, "--no-semantic",
                                          help="Skip the SQL-embedding similarity (saves loading the embedding model)."),
@@ -85,8 +84,7 @@ def register(app: typer.Typer) -> None:
         try:
             loaded = load_cases(cases_path)
             chosen = select_cases(loaded, every, limit)
-            configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
-                                      backend=backend)
+            configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag)
         except (CasesError, ValueError) as exc:
             _fail(str(exc))
         if not configs:

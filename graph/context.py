@@ -8,8 +8,6 @@ from typing import Any, Literal
 
 EngineName = Literal["template", "finetuned", "ensemble"]
 ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble")
-BackendName = Literal["auto", "ctranslate2", "transformers"]
-BACKENDS: tuple[str, ...] = ("auto", "ctranslate2", "transformers")
 
 DEFAULT_MODEL = "gemma3-270m"
 # Where the shipped LoRA adapter lives once the fine-tuning issue has trained it.
@@ -37,11 +35,6 @@ class Context:
         default=None,
         metadata={"description": "Directory of a LoRA adapter to apply on the base model. None: the shipped adapter "
                                  "when the model is the default one; 'none': the base model alone."},
-    )
-    backend: BackendName = field(
-        default="auto",
-        metadata={"description": "How the model runs: 'ctranslate2' (fast: exported once, schema KV cache), "
-                                 "'transformers' (the training and reference path), 'auto' (ctranslate2 when installed)."},
     )
     use_rag: bool = field(
         default=True,
@@ -92,8 +85,6 @@ class Context:
         """Raise ValueError on settings that cannot work, before any work is done."""
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 <= int(self.max_retries) <= 10:
             raise ValueError("max_retries must be between 0 and 10")
         if not 1 <= int(self.row_limit) <= 1_000_000:

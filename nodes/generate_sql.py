@@ -47,21 +47,8 @@ def model_prompt(state: State) -> str:
     )
 
 
-def resolve_backend(backend: str) -> str:
-    """'auto' is the fast backend when CTranslate2 is installed, else the transformers one."""
-    if backend != "auto":
-        return backend
-    import importlib.util
-
-    return "ctranslate2" if importlib.util.find_spec("ctranslate2") else "transformers"
-
-
 def model_llm(ctx: Context):
-    """The shared LLM for these settings; the fast backend never imports torch (a short cold start)."""
-    if resolve_backend(ctx.backend) == "ctranslate2":
-        from tools.fast_llm import get_fast_llm
-
-        return get_fast_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)
+    """The shared LLM for these settings (the one seam where a faster backend would plug in)."""
     from tools.llm import get_llm
 
     return get_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)

@@ -198,3 +198,13 @@ def test_orchestrator_facade(sales_db: Path) -> None:
     assert state.sql.upper().startswith("SELECT")
     assert len(state.results_df) == 5 and list(state.results_df.columns) == state.columns
     assert state.chart_data["kind"] == "bar"
+
+
+def test_the_shipped_adapter_is_the_default_for_the_default_model_only(tmp_path: Path) -> None:
+    from graph.context import DEFAULT_ADAPTER_DIR
+
+    shipped = (DEFAULT_ADAPTER_DIR / "adapter_config.json").is_file()
+    assert Context().model_adapter() == (str(DEFAULT_ADAPTER_DIR) if shipped else None)
+    assert Context(adapter="none").model_adapter() is None  # the base model, asked for by name
+    assert Context(adapter=str(tmp_path)).model_adapter() == str(tmp_path)
+    assert Context(model=str(tmp_path)).model_adapter() is None  # another base never gets our adapter

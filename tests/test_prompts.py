@@ -180,18 +180,6 @@ def test_a_follow_up_shows_the_earlier_turn_in_the_per_question_tail() -> None:
     assert positions == sorted(positions)
 
 
-def test_split_static_finds_the_schema_part_whatever_follows() -> None:
-    from tools.prompts import split_static, static_prefix
-
-    schema = "CREATE TABLE t (a INTEGER);"
-    for kwargs in ({}, {"context": "Relevant tables: t"}, {"previous_turn": ("q0", "SELECT 1")},
-                   {"feedback": "boom", "previous_sql": "SELECT b FROM t"}):
-        prompt = build_prompt("How many rows?", schema, **kwargs)
-        static, rest = split_static(prompt)
-        assert static == static_prefix(schema) and static + rest == prompt, kwargs
-    assert split_static("no schema here") == ("", "no schema here")
-
-
 def test_not_a_query_decides_on_the_first_whole_word() -> None:
     from tools.prompts import not_a_query
 

@@ -126,16 +126,6 @@ def not_a_query(generated: str) -> bool:
     return decided and not _SQL_START.match(stripped)
 
 
-def split_static(prompt: str) -> tuple[str, str]:
-    """(static part, per-question part) of a prompt from build_prompt; ('', prompt) if it has no static part."""
-    markers = ("\n\nContext:\n", "\n\nEarlier question: ", "\n\nQuestion: ")  # what build_prompt puts first
-    cuts = [i for i in (prompt.find(m) for m in markers) if i != -1]
-    if not prompt.startswith(f"{START}user\n{INSTRUCTION}\nSchema:\n") or not cuts:
-        return "", prompt
-    cut = min(cuts) + 2
-    return prompt[:cut], prompt[cut:]
-
-
 _OPEN_FENCE = re.compile(r"\s*```[A-Za-z]*[ \t]*\n?")
 
 

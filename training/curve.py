@@ -41,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--config", default="finetuned+rag", help="the evaluation configuration to run")
-    parser.add_argument("--backend", default="transformers",
-                        help="transformers loads each checkpoint in seconds; ctranslate2 would export each one first")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [*checkpoints(args.adapter), args.adapter]
     points = []
     for target in targets:
-        config = resolve_configs([args.config], adapter=target, backend=args.backend)[0]
+        config = resolve_configs([args.config], adapter=target)[0]
         if config.missing:
             print(f"{target}: {config.missing}", file=sys.stderr)
             continue
