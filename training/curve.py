@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--config", default="finetuned+rag", help="the evaluation configuration to run")
+    parser.add_argument("--steps", help="only these checkpoint steps, e.g. 40,80,120 (default: every checkpoint)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     cases_file, db, db_dir, _label = _shortcut(args.cases) or (Path(args.cases), None, None, args.cases)
     db, db_dir = args.db or db, args.db_dir or db_dir
     cases = select_cases(load_cases(cases_file), args.every, args.limit)
-    targets = [*checkpoints(args.adapter), args.adapter]
+    found = checkpoints(args.adapter)
+    if args.steps:
+        wanted = {int(step) for step in args.steps.split(",")}
+        found = [c for c in found if int(c.name.rsplit("-", 1)[1]) in wanted]
+    targets = [*found, args.adapter]
     points = []
     for target in targets:
         config = resolve_configs([args.config], adapter=target)[0]
