@@ -306,7 +306,8 @@ def test_cli_errors_are_one_clear_line(tmp_path: Path, gemsql_home: Path) -> Non
 # ------------------------------------------------------------------------------------- curve and model card
 
 
-def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, sales_db: Path, tmp_path: Path) -> None:
+def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, tiny_dir: Path, sales_db: Path,
+                                                                 tmp_path: Path) -> None:
     """The tiny model's SQL is noise: the point is that every checkpoint runs through the real harness."""
     from training.curve import main as curve_main
     from training.model_card import render
@@ -317,7 +318,7 @@ def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, sales_db: P
     ])
     curve = tmp_path / "curve.json"
     assert curve_main(["--adapter", str(run.out), "--cases", str(cases), "--db", str(sales_db),
-                       "--config", "finetuned", "--out", str(curve)]) == 0
+                       "--model", str(tiny_dir), "--config", "finetuned", "--out", str(curve)]) == 0
     points = json.loads(curve.read_text())["points"]
     assert [p["step"] for p in points] == [2, 4, 4]  # both checkpoints, then the final adapter
     assert all(p["n"] == 2 and 0.0 <= p["execution_accuracy"] <= 1.0 for p in points)

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--config", default="finetuned+rag", help="the evaluation configuration to run")
+    parser.add_argument("--model", help="base model the adapter was trained on (default: gemma3-270m)")
     parser.add_argument("--steps", help="only these checkpoint steps, e.g. 40,80,120 (default: every checkpoint)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -59,12 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     targets = [*found, args.adapter]
     points = []
     for target in targets:
-        config = resolve_configs([args.config], adapter=target)[0]
+        config = resolve_configs([args.config], adapter=target, model=args.model)[0]
         if config.missing:
             print(f"{target}: {config.missing}", file=sys.stderr)
             continue
         result = run_eval(cases, [config], db=db, db_dir=db_dir, dataset=args.cases, semantic=False)
         summary = result.summary[config.name]
+        if "execution_accuracy" not in summary:  # the model could not load: say why, keep the other points
+            print(f"{target}: {summary.get('missing') or summary.get('note')}", file=sys.stderr)
+            continue
         if target == args.adapter:
             log = json.loads((target / "training_log.json").read_text())
             step, minutes = log["global_step"], log["wall_time_s"] / 60
