@@ -201,9 +201,9 @@ def test_orchestrator_facade(sales_db: Path) -> None:
 
 
 def test_the_shipped_adapter_is_the_default_for_the_default_model_only(tmp_path: Path) -> None:
-    from graph.context import DEFAULT_ADAPTER_DIR
+    from graph.context import DEFAULT_ADAPTER_DIR, USE_SHIPPED_ADAPTER_BY_DEFAULT
 
-    shipped = (DEFAULT_ADAPTER_DIR / "adapter_config.json").is_file()
+    shipped = USE_SHIPPED_ADAPTER_BY_DEFAULT and (DEFAULT_ADAPTER_DIR / "adapter_config.json").is_file()
     assert Context().model_adapter() == (str(DEFAULT_ADAPTER_DIR) if shipped else None)
     assert Context(adapter="none").model_adapter() is None  # the base model, asked for by name
     assert Context(adapter=str(tmp_path)).model_adapter() == str(tmp_path)
