@@ -228,3 +228,16 @@ def test_a_database_that_disappears_gives_a_clear_503_then_comes_back(tmp_path: 
         answer = ask(c, "total sales in 2023")
         assert answer["error"] is None and answer["rows"][0][0] > 0
         assert c.get("/health").json()["status"] == "ok"
+
+
+def test_a_client_that_hangs_up_mid_stream_leaves_the_server_answering(url: str, client: httpx.Client) -> None:
+    for _ in range(3):  # several times: a leaked worker slot or lock would show on the next request
+        with httpx.Client(base_url=url, timeout=60) as impatient:
+            with impatient.stream("POST", "/ask/stream", json={"question": "revenue by region in 2023"}) as response:
+                assert response.status_code == 200
+                first = next(response.iter_lines())  # the first event has arrived: hang up now
+                assert first
+    answer = ask(client, "top 3 brands by revenue in 2024")
+    assert answer["error"] is None and len(answer["rows"]) == 3
+    health = client.get("/health").json()
+    assert health["queued"] == 0, health
