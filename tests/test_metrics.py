@@ -281,7 +281,7 @@ def test_mapping_search_is_capped():
     pred = [[(i * k + 5) % n for k in (1, 3, 7, 9, 11, 13, 17, 19, 21, 23, 27, 29)] for i in range(n)]
     start = time.process_time()
     assert not match(pred, gold)
-    assert time.process_time() - start < 5.0
+    assert time.process_time() - start < 10.0
 
 
 def test_mixed_kinds_in_a_column():
@@ -315,7 +315,8 @@ def big_gold() -> list[list]:
             for i in range(50_000)]
 
 
-# Timings use CPU time: the wall clock is at the mercy of whatever else runs on a shared machine.
+# These bounds catch a blow-up (a search gone exponential takes minutes), not speed: CPU time, because the
+# wall clock is at the mercy of whatever else runs, and wide, because CPU time still grows on a loaded machine.
 def test_large_inputs_fast(big_gold):
     gold = big_gold
     pred = [[r[3], r[2] * (1 + 1e-9), r[1], r[0], "extra"] for r in gold]
@@ -324,18 +325,18 @@ def test_large_inputs_fast(big_gold):
     start = time.process_time()
     assert results_match(cols_p, pred, cols_g, gold)
     elapsed = time.process_time() - start
-    assert elapsed < 5.0, elapsed
+    assert elapsed < 10.0, elapsed
     pred[123][1] += 1.0
     start = time.process_time()
     assert not results_match(cols_p, pred, cols_g, gold)
-    assert time.process_time() - start < 1.0
+    assert time.process_time() - start < 10.0
 
 
 def test_large_ordered_fast(big_gold):
     gold = big_gold
     start = time.process_time()
     assert results_match(list("abcd"), gold, list("abcd"), gold, order_matters=True)
-    assert time.process_time() - start < 1.0
+    assert time.process_time() - start < 10.0
 
 
 def test_large_misassociated_numbers_are_rejected_quickly():
@@ -347,7 +348,7 @@ def test_large_misassociated_numbers_are_rejected_quickly():
     pred = [[float(i), h] for i, h in enumerate(halves)]
     start = time.process_time()
     assert not results_match(["a", "b"], pred, ["a", "b"], gold)
-    assert time.process_time() - start < 2.0
+    assert time.process_time() - start < 10.0
 
 
 # --------------------------------------------------------------------------------------------------
