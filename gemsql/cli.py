@@ -74,7 +74,7 @@ EngineOption = typer.Option(None, "--engine", "-e", help="template, finetuned or
                             callback=_engine)
 RetriesOption = typer.Option(None, "--max-retries", min=0, max=10, help="Model retries after an error (default 2).")
 ModelOption = typer.Option(None, "--model", help=f"Base model: {DEFAULT_MODEL}, an HF id or a local path.")
-AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory (default: the shipped one; 'none': the base model).")
+AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory ('none' or unset: the base model).")
 NoRagOption = typer.Option(False, "--no-rag", help="Plain schema prompt, without retrieved context.")
 RowLimitOption = typer.Option(None, "--row-limit", min=1, help="Most rows returned (default 1000).")
 TimeoutOption = typer.Option(None, "--timeout", min=0.1, help="Seconds a query may run (default 10).")

@@ -70,9 +70,11 @@ def _warm(state: ServerState) -> None:
         return
     state.model_status = "loading"
     try:
-        # A one-word completion through the LLM the graph itself uses: the weights are loaded (converted or
-        # exported once, whatever the backend) here rather than during the first question.
-        _model_llm(ctx).invoke("SELECT")
+        # A one-word completion through the LLM the graph itself uses: the weights are loaded (and converted
+        # once) here rather than during the first question.
+        from nodes.generate_sql import model_llm
+
+        model_llm(ctx).invoke("SELECT")
         state.model_status = "loaded"
     except Exception as exc:  # noqa: BLE001 - the ensemble still answers with its template fallback
         log.warning("model could not be loaded at start: %s", exc, exc_info=True)
@@ -86,24 +88,12 @@ def _warm(state: ServerState) -> None:
             log.warning("knowledge base could not be opened at start: %s", exc, exc_info=True)
 
 
-def _model_llm(ctx: Context):
-    try:
-        from nodes.generate_sql import model_llm  # the backend the graph picks (fast or transformers)
-    except ImportError:
-        from tools.llm import get_llm
-
-        return get_llm(ctx.model, ctx.adapter, ctx.max_new_tokens)
-    return model_llm(ctx)
-
-
 def _reload(state: ServerState) -> None:
     """Forget the loaded model and load it again from disk (a retrained adapter, say), then warm up."""
-    import importlib
-
     from tools import model_store
+    from tools.llm import get_llm
 
-    # The transformers path is cleared here; a fast backend (if any) detects a changed model itself.
-    getattr(importlib.import_module("tools.llm").get_llm, "cache_clear", lambda: None)()
+    get_llm.cache_clear()
     model_store.clear_cache()
     _warm(state)
 
