@@ -31,14 +31,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from langgraph.types import Overwrite
+
 from graph.context import Context
 from graph.state import State
+from training.phrasing import normalise_question
 
 log = logging.getLogger("gemsql")
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower().rstrip(";"))
+def _same_sql(a: str, b: str) -> bool:
+    def norm(sql: str) -> str:
+        return re.sub(r"\s+", " ", sql.strip().lower().rstrip(";"))
+
+    return norm(a) == norm(b)
 
 
 def _stable_half(key: str) -> bool:
@@ -58,6 +64,8 @@ def front_state(question: str, db_path: str, *, use_rag: bool = True) -> State:
         if update.get("error"):
             raise ValueError(update["error"])
         update.pop("timings", None)
+        # Applied as LangGraph applies it: the first node overwrites the per-question fields with their defaults.
+        update = {k: v.value if isinstance(v, Overwrite) else v for k, v in update.items()}
         state = dataclasses.replace(state, **update)
     return state
 
@@ -66,7 +74,9 @@ def without_answer(retrieved: dict[str, Any], question: str, sql: str, *, drop_s
     """``retrieved`` without the pair itself among its worked examples (and without its SQL, if asked)."""
     examples = [
         ex for ex in retrieved.get("examples", [])
-        if _norm(ex["question"]) != _norm(question) and not (drop_same_sql and _norm(ex["sql"]) == _norm(sql))
+        # Questions compare as the generator's dedup compares them, so "the pair itself" means the same thing.
+        if normalise_question(ex["question"]) != normalise_question(question)
+        and not (drop_same_sql and _same_sql(ex["sql"], sql))
     ]
     return {**retrieved, "examples": examples}
 
