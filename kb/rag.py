@@ -97,7 +97,7 @@ class RAGQueryEnhancer:
 
         result = self.rag.retrieve(question)
         return {
-            "schema": self.rag.schema.to_prompt(),
+            "schema": self.rag.schema.to_compact_prompt(),
             "full_context": context_text(result.retrieved),
             "examples": result.examples,
             "tables": result.tables,

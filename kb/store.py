@@ -47,7 +47,7 @@ from tools.schema import DatabaseSchema, load_schema
 
 log = logging.getLogger("gemsql.kb")
 
-KB_VERSION = 2
+KB_VERSION = 3
 """Bump when the documents change shape: every knowledge base built by an older version is rebuilt."""
 COLLECTION = "gemsql_kb"
 """Schema, value, glossary, idiom and note documents: few, queried with a ``where`` filter on kind."""
@@ -385,7 +385,12 @@ def _construct_generator(cls: type, db_path: Path, limit: int):
 
 
 def sample_examples(pairs: Iterable[tuple[str, str, str]], limit: int, seed: int = EXAMPLE_SEED) -> list[tuple[str, str]]:
-    """A deterministic sample of at most ``limit`` pairs that spreads over the templates (round robin)."""
+    """A deterministic sample of at most ``limit`` pairs that spreads over the templates (round robin).
+
+    Each template's filtered and unfiltered pairs take turns as two groups: generated questions mostly
+    carry a period or a value, and a pool of them alone would hand a plain "top 5 brands by revenue" only
+    examples with a WHERE to copy.
+    """
     groups: dict[str, list[tuple[str, str]]] = {}
     seen: set[str] = set()
     for question, sql, template in pairs:
@@ -393,7 +398,8 @@ def sample_examples(pairs: Iterable[tuple[str, str, str]], limit: int, seed: int
         if key in seen:
             continue
         seen.add(key)
-        groups.setdefault(template or "", []).append((question, sql))
+        filtered = re.search(r"\bwhere\b", sql, re.IGNORECASE) is not None
+        groups.setdefault(f"{template or ''}|{'where' if filtered else 'all'}", []).append((question, sql))
     rng = random.Random(seed)
     queues = []
     for name in sorted(groups):

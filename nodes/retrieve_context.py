@@ -54,7 +54,7 @@ def retrieve_context(state: State, runtime: Runtime[Context] | None = None) -> d
         if "finetuned" in state.plan:  # only the model reads the context: the template engine needs no KB
             retrieved = _from_knowledge_base(state, retrieved)
             linked = retrieved["tables"]
-    return {"schema_context": schema.to_prompt(), "linked_tables": linked, "retrieved": retrieved}
+    return {"schema_context": schema.to_compact_prompt(), "linked_tables": linked, "retrieved": retrieved}
 
 
 def _from_knowledge_base(state: State, fallback: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,19 @@ def test_choose_follows_the_mix_and_spreads_over_templates() -> None:
     assert choose(records, {"sales": 0.75, "domain": 0.25}, 40) == picked  # deterministic
 
 
+def test_choose_guarantees_a_share_of_unfiltered_pairs() -> None:
+    records = [{"question": f"q{i}", "sql": "SELECT SUM(amount) FROM sales WHERE YEAR(sale_date) = 2023",
+                "db": "sales", "source": "sales", "template": f"t{i % 4}"} for i in range(380)]
+    records += [{"question": f"p{i}", "sql": "SELECT region, SUM(amount) FROM sales GROUP BY region",
+                 "db": "sales", "source": "sales", "template": f"t{i % 4}"} for i in range(20)]
+    plain = lambda rows: sum(" WHERE " not in r["sql"] for r in rows)  # noqa: E731
+    assert plain(choose(records, {"sales": 1.0}, 100)) < 20
+    picked = choose(records, {"sales": 1.0}, 100, unfiltered=0.3)
+    assert len(picked) == 100 and plain(picked) == 20  # all there are: fewer than 30 exist
+    assert plain(choose(records, {"sales": 1.0}, 40, unfiltered=0.25)) == 10
+    assert len({r["question"] for r in picked}) == 100  # none picked twice
+
+
 def test_command_writes_prompt_completion_lines(sales_db: Path, tmp_path: Path) -> None:
     data = tmp_path / "pairs_train.jsonl"
     rows = [{"question": "Total revenue in 2023", "sql": "SELECT SUM(amount) FROM sales WHERE YEAR(sale_date) = 2023",

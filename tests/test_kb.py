@@ -168,7 +168,7 @@ def recorded_prompts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_graph_with_rag_puts_examples_and_glossary_in_the_prompt(kb: KnowledgeBase, recorded_prompts: list[str]) -> None:
-    schema_text = load_schema(kb.db_path).to_prompt()
+    schema_text = load_schema(kb.db_path).to_compact_prompt()
     answer = ask("total revenue in the west region", Context(db_path=str(kb.db_path), engine="finetuned"))
     assert answer["error"] is None, answer
     (prompt,) = recorded_prompts
@@ -212,7 +212,7 @@ def test_original_design_api(kb: KnowledgeBase) -> None:
     context = enhancer.get_context("Total sales 2023?")
     assert {"schema", "full_context", "examples"} <= set(context)
     prompt = enhancer.enhance_prompt("Sales comparison 2023 vs 2024")
-    assert prompt.startswith(static_prefix(kb.schema.to_prompt()))
+    assert prompt.startswith(static_prefix(kb.schema.to_compact_prompt()))
     assert "Question: Sales comparison 2023 vs 2024" in prompt and "Context:" in prompt
 
 
@@ -246,3 +246,16 @@ def test_cli_kb_commands(kb: KnowledgeBase, gemsql_home: Path) -> None:
     found = gemsql("kb", "search", "flagship stores on bank holidays", "--db", db, "-k", "3", home=gemsql_home)
     assert found.returncode == 0, found.stderr
     assert "example" in found.stdout and "flagship" in found.stdout
+
+
+def test_example_sample_takes_unfiltered_pairs_in_turn_with_filtered_ones() -> None:
+    from kb.store import sample_examples
+
+    pairs = [(f"revenue by region in {2000 + i}", f"SELECT region FROM sales WHERE y = {i} GROUP BY region", "breakdown")
+             for i in range(90)]
+    pairs += [(f"revenue by region, way {i}", "SELECT region, SUM(amount) FROM sales GROUP BY region", "breakdown")
+              for i in range(10)]
+    chosen = sample_examples(pairs, 20)
+    assert len(chosen) == 20
+    assert sum("WHERE" not in sql for _, sql in chosen) == 10  # half, though they are a tenth of the pool
+    assert sample_examples(pairs, 20) == chosen

@@ -142,7 +142,7 @@ def test_save_to_jsonl_writes_gemma_turns_and_splits(generator, generated, tmp_p
         text = row["text"]
         assert text.startswith("<start_of_turn>user") and text.endswith("<end_of_turn>")
         assert text.split("<start_of_turn>model\n", 1)[1] == row["sql"] + "<end_of_turn>"
-        assert f"Question: {row['question']}" in text and "CREATE TABLE" in text
+        assert f"Question: {row['question']}" in text and "\nTables:\n" in text
     dbs = json.loads(paths["dbs"].read_text())
     assert set(dbs) == {e.db for e in examples} and all(Path(p).is_file() for p in dbs.values())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,8 @@ import duckdb
 # A text column with at most this many distinct values is treated as a dimension whose values are
 # worth knowing (regions, categories); above it the values are names, ids or free text.
 LOW_CARDINALITY = 60
+# The compact prompt lists a column's values only when they are this few: regions, categories, formats.
+COMPACT_VALUES = 8
 
 
 class DatabaseNotFound(FileNotFoundError):
@@ -102,6 +105,36 @@ class DatabaseSchema:
         a, b = a.lower(), b.lower()
         return [j for j in self.joins if {j.table.lower(), j.ref_table.lower()} == {a, b}]
 
+    def to_compact_prompt(self) -> str:
+        """The schema as the model's prompt shows it: one line per table, then the few values and joins.
+
+        A third of the tokens of :meth:`to_prompt` on the sales database (~260 against ~880): training
+        on a CPU buys examples by the token, and every answer pays the prefill. Column comments are left
+        out on purpose: the retrieved glossary and examples carry their meaning for the question at hand.
+        """
+        lines = ["Tables:"]
+        facts: list[str] = []
+        for table in self.tables:
+            columns = ", ".join(f"{_ident(c.name)} {_short_type(c.type)}" for c in table.columns)
+            lines.append(f"{_ident(table.name)}({columns})")
+            for col in table.columns:
+                if col.values and len(col.values) <= COMPACT_VALUES and all(len(v) <= 24 for v in col.values):
+                    facts.append(f"{table.name}.{col.name}: " + ", ".join(col.values))
+                elif col.is_temporal and col.minimum:
+                    facts.append(f"{table.name}.{col.name}: {str(col.minimum)[:10]} to {str(col.maximum)[:10]}")
+        if facts:
+            lines.append("Values: " + "; ".join(facts))
+        seen: set[frozenset] = set()
+        joins = []
+        for join in self.joins:
+            key = frozenset({(join.table.lower(), join.column.lower()), (join.ref_table.lower(), join.ref_column.lower())})
+            if key not in seen:
+                seen.add(key)
+                joins.append(join.sql())
+        if joins:
+            lines.append("Joins: " + "; ".join(joins))
+        return "\n".join(lines)
+
     def to_prompt(self, tables: list[str] | None = None, with_values: bool = True) -> str:
         """The schema as compact DDL with comments: what a model needs to write SQL against it."""
         chosen = [t for t in self.tables if tables is None or t.name.lower() in {x.lower() for x in tables}]
@@ -132,6 +165,16 @@ class DatabaseSchema:
         if relevant:
             blocks.append("-- joins: " + "; ".join(j.sql() for j in relevant))
         return "\n".join(blocks)
+
+
+def _ident(name: str) -> str:
+    """The name as SQL must write it: quoted only when it is not a plain identifier ("Store Name")."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _short_type(sql_type: str) -> str:
+    """DECIMAL(12,2) -> DECIMAL: precision is noise to the model, the kind of value is what matters."""
+    return re.sub(r"\(.*\)$", "", sql_type)
 
 
 def _q(identifier: str) -> str:

@@ -96,8 +96,17 @@ def _family(source: str) -> str:
     return "domain" if source.startswith("domain:") else source
 
 
-def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7) -> list[dict]:
-    """``n`` records drawn per family in the proportions of ``mix``, spread over templates and databases."""
+def _unfiltered(record: dict) -> bool:
+    return re.search(r"\bwhere\b", record["sql"], re.IGNORECASE) is None
+
+
+def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7, unfiltered: float = 0.0) -> list[dict]:
+    """``n`` records drawn per family in the proportions of ``mix``, spread over templates and databases.
+
+    ``unfiltered`` is the least share of each family's picks whose SQL has no WHERE (as far as the family
+    has them): generated questions nearly always name a period or a value, and a model trained on those
+    alone adds a filter to every question, asked or not.
+    """
     by_family: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         by_family[_family(record["source"])].append(record)
@@ -107,23 +116,31 @@ def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7) ->
     for family, share in sorted(mix.items()):
         pool = by_family.get(family, [])
         want = min(len(pool), round(n * share / total))
-        # round robin over (database, template) so that no single template dominates a small sample
-        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-        for record in pool:
-            groups[(record["db"], record.get("template", ""))].append(record)
-        queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
-        rng.shuffle(queues)
-        picked: list[dict] = []
-        while queues and len(picked) < want:
-            for queue in list(queues):
-                if len(picked) >= want:
-                    break
-                picked.append(queue.pop())
-                if not queue:
-                    queues.remove(queue)
-        chosen += picked
+        plain = [r for r in pool if _unfiltered(r)]
+        want_plain = min(len(plain), round(want * unfiltered))
+        picked = _round_robin(plain, want_plain, rng)
+        taken = {id(r) for r in picked}
+        chosen += picked + _round_robin([r for r in pool if id(r) not in taken], want - len(picked), rng)
     rng.shuffle(chosen)
     return chosen
+
+
+def _round_robin(pool: list[dict], want: int, rng: random.Random) -> list[dict]:
+    """``want`` records taken in turn from each (database, template) so that no template dominates."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for record in pool:
+        groups[(record["db"], record.get("template", ""))].append(record)
+    queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
+    rng.shuffle(queues)
+    picked: list[dict] = []
+    while queues and len(picked) < want:
+        for queue in list(queues):
+            if len(picked) >= want:
+                break
+            picked.append(queue.pop())
+            if not queue:
+                queues.remove(queue)
+    return picked
 
 
 def _parse_mix(text: str) -> dict[str, float]:
@@ -142,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1200)
     parser.add_argument("--mix", default="sales=0.5,active_store=0.1,domain=0.2,spider_train=0.2")
     parser.add_argument("--no-rag", action="store_true", help="prompts without the knowledge base")
+    parser.add_argument("--unfiltered", type=float, default=0.0,
+                        help="least share of each family's pairs whose SQL has no WHERE (e.g. 0.35)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -150,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     dbs_file = Path(args.dbs) if args.dbs else data.with_name(re.sub(r"_(train|val|heldout)$", "", data.stem) + "_dbs.json")
     dbs = json.loads(dbs_file.read_text())
     records = [json.loads(line) for line in data.open() if line.strip()]
-    chosen = choose(records, _parse_mix(args.mix), args.n, seed=args.seed)
+    chosen = choose(records, _parse_mix(args.mix), args.n, seed=args.seed, unfiltered=args.unfiltered)
 
     from rich.progress import Progress
 

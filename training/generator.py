@@ -243,7 +243,7 @@ class TrainingDataGenerator:
         return {"train": train, "val": val, "heldout": heldout}
 
     def schema_text(self, db: str) -> str:
-        return load_schema(self.registry.path(db)).to_prompt()
+        return load_schema(self.registry.path(db)).to_compact_prompt()
 
     def record(self, example: Example, schema_text: str) -> dict:
         pair = build_training_example(example.question, example.sql, schema_text)
