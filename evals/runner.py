@@ -91,6 +91,7 @@ class Config:
     model: str | None = None
     missing: str | None = None
     note: str | None = None
+    backend: str = "auto"
 
     @property
     def uses_model(self) -> bool:
@@ -100,7 +101,7 @@ class Config:
         from graph.context import DEFAULT_MODEL, Context
 
         return Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
-                       adapter=self.adapter or "none", use_rag=self.use_rag)
+                       adapter=self.adapter or "none", use_rag=self.use_rag, backend=self.backend)  # type: ignore[arg-type]
 
 
 def _adapter_problem(path: Path) -> str | None:
@@ -112,7 +113,7 @@ def _adapter_problem(path: Path) -> str | None:
 
 
 def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None = None,
-                    model: str | None = None, no_rag: bool = False) -> list[Config]:
+                    model: str | None = None, no_rag: bool = False, backend: str = "auto") -> list[Config]:
     """The configurations named, in order, duplicates dropped; ValueError for an unknown name.
 
     ``adapter`` replaces the shipped adapter directory for the adapter configurations; ``no_rag``
@@ -133,7 +134,7 @@ def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None =
         if no_rag and use_rag and name.endswith("+rag"):
             continue
         config = Config(name=name, engine=engine, use_rag=use_rag and not no_rag,
-                        model=model if engine != "template" else None)
+                        model=model if engine != "template" else None, backend=backend)
         if policy == "required" or (policy == "if_present" and explicit):
             problem = _adapter_problem(adapter_dir)
             config.adapter = str(adapter_dir)  # shown with the reason when it is missing
@@ -158,6 +159,12 @@ def _check_model(config: Config) -> str | None:
 
         from graph.context import DEFAULT_MODEL
 
+        ctx = config.context("")
+        if ctx.model_backend() == "llamacpp":
+            from tools.llama_llm import LlamaCppSQLLLM
+
+            LlamaCppSQLLLM(model_name=ctx.model, adapter=ctx.model_adapter()).warm_up()
+            return None
         load_model(config.model or DEFAULT_MODEL, config.adapter)
     except Exception as exc:  # noqa: BLE001 -- ModelUnavailable, or torch/peft missing
         return f"model unavailable: {exc}"

@@ -35,7 +35,8 @@ def _engine(value: Optional[str]) -> Optional[str]:
 
 
 def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[int], model: Optional[str],
-             adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float]) -> Context:
+             adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float],
+             backend: Optional[str] = None) -> Context:
     settings: dict[str, Any] = {
         "db_path": str(db.expanduser().resolve()) if db else None,
         "engine": engine,
@@ -45,6 +46,7 @@ def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[in
         "use_rag": False if no_rag else None,
         "row_limit": row_limit,
         "timeout": timeout,
+        "backend": backend,
     }
     try:
         ctx = Context().with_overrides(settings)
@@ -78,6 +80,8 @@ AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory ('n
 NoRagOption = typer.Option(False, "--no-rag", help="Plain schema prompt, without retrieved context.")
 RowLimitOption = typer.Option(None, "--row-limit", min=1, help="Most rows returned (default 1000).")
 TimeoutOption = typer.Option(None, "--timeout", min=0.1, help="Seconds a query may run (default 10).")
+BackendOption = typer.Option(None, "--backend", help="What runs the model: auto (default: llama.cpp where installed), "
+                                                     "llamacpp or transformers.")
 
 
 @app.command()
@@ -93,13 +97,14 @@ def ask(
     no_rag: bool = NoRagOption,
     row_limit: Optional[int] = RowLimitOption,
     timeout: Optional[float] = TimeoutOption,
+    backend: Optional[str] = BackendOption,
 ) -> None:
     """Answer questions: SQL, rows, a chart and a one-line answer."""
     from graph.orchestrator import ask as answer_question
     from gemsql.render import render_answer, save_chart
 
     questions = _questions(question, file)
-    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout)
+    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend)
     failures = 0
     for q in questions:
         if as_json:
@@ -124,13 +129,14 @@ def chat(
     model: Optional[str] = ModelOption,
     adapter: Optional[Path] = AdapterOption,
     no_rag: bool = NoRagOption,
+    backend: Optional[str] = BackendOption,
     thread: Optional[str] = typer.Option(None, "--thread", "-t",
                                          help="Conversation to resume or start (default: a new one named by the time)."),
 ) -> None:
     """Open the interactive chat (a Rich REPL over the same graph); follow-ups build on earlier questions."""
     from gemsql.repl import run_chat
 
-    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None), out, thread_id=thread)
+    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend), out, thread_id=thread)
 
 
 @db_app.command("build")
@@ -155,9 +161,9 @@ def db_build(
 
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem (evaluation, knowledge base, training) register here."""
-    from gemsql import eval_cmd, kb_cmd, serve_cmd, train_cmd, ui_cmd
+    from gemsql import eval_cmd, export_cmd, kb_cmd, serve_cmd, train_cmd, ui_cmd
 
-    for module in (eval_cmd, kb_cmd, train_cmd, ui_cmd, serve_cmd):
+    for module in (eval_cmd, kb_cmd, train_cmd, export_cmd, ui_cmd, serve_cmd):
         module.register(app)
 
 

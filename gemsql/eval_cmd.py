@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, results.json and HTML charts here."),
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter directory for the fine-tuned configurations."),
         model: Optional[str] = typer.Option(None, "--model", help="Base model for the model configurations."),
+        backend: str = typer.Option("auto", "--backend", help="What runs the model: auto, llamacpp or transformers."),
         no_semantic: bool = typer.Option(False, "--no-semantic",
                                          help="Skip the SQL-embedding similarity (saves loading the embedding model)."),
     ) -> None:
@@ -84,7 +85,8 @@ def register(app: typer.Typer) -> None:
         try:
             loaded = load_cases(cases_path)
             chosen = select_cases(loaded, every, limit)
-            configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag)
+            configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
+                                      backend=backend)
         except (CasesError, ValueError) as exc:
             _fail(str(exc))
         if not configs:

@@ -90,11 +90,13 @@ def _warm(state: ServerState) -> None:
 
 def _reload(state: ServerState) -> None:
     """Forget the loaded model and load it again from disk (a retrained adapter, say), then warm up."""
-    from tools import model_store
+    from tools import llama_llm, model_store
     from tools.llm import get_llm
 
     get_llm.cache_clear()
     model_store.clear_cache()
+    llama_llm.get_llama_llm.cache_clear()
+    llama_llm.clear_cache()
     _warm(state)
 
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 EngineName = Literal["template", "finetuned", "ensemble"]
 ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble")
+BackendName = Literal["auto", "llamacpp", "transformers"]
+BACKENDS: tuple[str, ...] = ("auto", "llamacpp", "transformers")
 
 DEFAULT_MODEL = "gemma3-270m"
 # Where the shipped LoRA adapter lives once the fine-tuning issue has trained it.
@@ -40,6 +42,12 @@ class Context:
         default=None,
         metadata={"description": "Directory of a LoRA adapter to apply on the base model. None: the default adapter "
                                  "for the default model when one is enabled (none yet); 'none': the base model alone."},
+    )
+    backend: BackendName = field(
+        default="auto",
+        metadata={"description": "What runs the model: 'llamacpp' (fast; the packaged model, adapter merged into a "
+                                 "cached GGUF), 'transformers' (the training and reference path), or 'auto' "
+                                 "(llama.cpp where it is installed and can run the model, else transformers)."},
     )
     use_rag: bool = field(
         default=True,
@@ -87,10 +95,20 @@ class Context:
             return str(DEFAULT_ADAPTER_DIR)
         return None
 
+    def model_backend(self) -> str:
+        """The backend actually used: llama.cpp when asked or when 'auto' finds it able to run this model."""
+        if self.backend != "auto":
+            return self.backend
+        from tools.llama_llm import available
+
+        return "llamacpp" if self.model == DEFAULT_MODEL and available() else "transformers"
+
     def check(self) -> None:
         """Raise ValueError on settings that cannot work, before any work is done."""
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 <= int(self.max_retries) <= 10:
             raise ValueError("max_retries must be between 0 and 10")
         if not 1 <= int(self.row_limit) <= 1_000_000:

@@ -48,7 +48,11 @@ def model_prompt(state: State) -> str:
 
 
 def model_llm(ctx: Context):
-    """The shared LLM for these settings (the one seam where a faster backend would plug in)."""
+    """The shared LLM for these settings, on the backend they choose (both give the same greedy answer)."""
+    if ctx.model_backend() == "llamacpp":
+        from tools.llama_llm import get_llama_llm
+
+        return get_llama_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)
     from tools.llm import get_llm
 
     return get_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)

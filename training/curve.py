@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="finetuned+rag", help="the evaluation configuration to run")
     parser.add_argument("--model", help="base model the adapter was trained on (default: gemma3-270m)")
     parser.add_argument("--steps", help="only these checkpoint steps, e.g. 40,80,120 (default: every checkpoint)")
+    parser.add_argument("--backend", default="auto", help="what runs the model: auto, llamacpp or transformers")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [*found, args.adapter]
     points = []
     for target in targets:
-        config = resolve_configs([args.config], adapter=target, model=args.model)[0]
+        config = resolve_configs([args.config], adapter=target, model=args.model, backend=args.backend)[0]
         if config.missing:
             print(f"{target}: {config.missing}", file=sys.stderr)
             continue

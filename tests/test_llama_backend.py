@@ -1,0 +1,179 @@
+"""The llama.cpp backend: the GGUF export of base + adapter, and the LLM that runs it.
+
+These run the real packaged Gemma GGUF (llama.cpp needs a real GGUF) with a tiny LoRA adapter that the
+test builds on it (rank 4, two modules of the last layer, random B so that it changes the weights). The
+first test pays the one-time conversion of the packaged model (~45 s); the rest reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools.model_store import ModelUnavailable
+
+pytestmark = pytest.mark.slow
+
+PROMPT = ("<start_of_turn>user\nYou write one DuckDB SQL query that answers the question.\n"
+          "Schema:\nTables:\nsales(id INTEGER, region VARCHAR, amount DECIMAL)\n\n"
+          "Question: total amount by region<end_of_turn>\n<start_of_turn>model\n")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("llama-home")
+    old = os.environ.get("GEMSQL_HOME")
+    os.environ["GEMSQL_HOME"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("GEMSQL_HOME", None)
+    else:
+        os.environ["GEMSQL_HOME"] = old
+
+
+def _build_adapter(out: Path, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tools.model_store import resolve_model_dir
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_dir("gemma3-270m", progress=False), dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"], layers_to_transform=[17])
+    peft_model = get_peft_model(model, config)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+    peft_model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapter(home: Path) -> Path:
+    return _build_adapter(home / "lora", seed=1)
+
+
+def _tensors(path: Path) -> dict[str, object]:
+    import gguf
+
+    return {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+
+
+def test_export_rewrites_exactly_the_adapted_tensors(adapter: Path) -> None:
+    import gguf
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tools.gguf_export import adapter_fingerprint, base_gguf, export_gguf
+    from tools.model_store import resolve_model_dir
+
+    out = export_gguf("gemma3-270m", str(adapter), progress=False)
+    assert adapter_fingerprint(adapter) in out.name and out.is_file()
+    base, merged = _tensors(base_gguf()), _tensors(out)
+    assert base.keys() == merged.keys()
+    changed = sorted(n for n in base if base[n].tensor_type != merged[n].tensor_type
+                     or not np.array_equal(base[n].data, merged[n].data))
+    assert changed == ["blk.17.attn_q.weight", "blk.17.ffn_down.weight"]
+    assert all(merged[n].tensor_type == gguf.GGMLQuantizationType.Q8_0 for n in changed)
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_dir("gemma3-270m", progress=False), dtype=torch.float32)
+    expected = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().state_dict()
+    for gguf_name, hf_name in [("blk.17.attn_q.weight", "model.layers.17.self_attn.q_proj.weight"),
+                               ("blk.17.ffn_down.weight", "model.layers.17.mlp.down_proj.weight")]:
+        written = gguf.quants.dequantize(merged[gguf_name].data, merged[gguf_name].tensor_type)
+        want = expected[hf_name].numpy()
+        assert written.shape == want.shape
+        # Q8_0 keeps each block of 32 within half a step of its largest value / 127.
+        assert np.max(np.abs(written - want)) <= np.max(np.abs(want)) / 127
+    reader = gguf.GGUFReader(str(out))
+    assert reader.fields["gemsql.adapter"].contents() == adapter_fingerprint(adapter)
+
+
+def test_export_is_cached_and_redone_when_the_adapter_changes(adapter: Path, home: Path) -> None:
+    from tools.gguf_export import export_gguf
+
+    first = export_gguf("gemma3-270m", str(adapter), progress=False)
+    stamp = first.stat().st_mtime_ns
+    assert export_gguf("gemma3-270m", str(adapter), progress=False) == first
+    assert first.stat().st_mtime_ns == stamp  # not written again
+
+    other = _build_adapter(home / "lora-2", seed=2)
+    second = export_gguf("gemma3-270m", str(other), progress=False)
+    assert second != first and second.is_file()
+    assert not [p for p in second.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_llamacpp_writes_what_transformers_writes(adapter: Path) -> None:
+    from tools.llama_llm import LlamaCppSQLLLM
+    from tools.llm import GemmaSQLLLM
+    from tools.model_store import clear_cache
+
+    try:
+        for name in (None, str(adapter)):
+            fast = LlamaCppSQLLLM(adapter=name, max_new_tokens=12, stop_when_not_sql=False)
+            reference = GemmaSQLLLM(adapter=name, max_new_tokens=12, stop_when_not_sql=False)
+            assert fast.invoke(PROMPT) == reference.invoke(PROMPT)
+            assert fast.last_stats["new_tokens"] <= 12 and fast.last_stats["prompt_tokens"] > 30
+    finally:
+        clear_cache()
+
+
+def test_the_static_prefix_is_reused_between_questions() -> None:
+    from tools.llama_llm import LlamaCppSQLLLM
+
+    llm = LlamaCppSQLLLM(max_new_tokens=4, stop_when_not_sql=False)
+    llm.invoke(PROMPT)
+    llm.invoke(PROMPT.replace("total amount by region", "how many sales"))
+    stats = llm.last_stats
+    shared = PROMPT.split("Question:")[0]
+    assert stats["cached_prompt_tokens"] >= len(shared) // 6  # the schema part, not a token or two
+    assert stats["cached_prompt_tokens"] < stats["prompt_tokens"]
+
+
+def test_a_prompt_beyond_the_context_is_a_clear_error() -> None:
+    from tools.llama_llm import CONTEXT_TOKENS, LlamaCppSQLLLM
+
+    llm = LlamaCppSQLLLM(max_new_tokens=4)
+    with pytest.raises(ModelUnavailable, match="context"):
+        llm.invoke(PROMPT + " sales" * CONTEXT_TOKENS)
+
+
+def test_backend_choice(adapter: Path) -> None:
+    from graph.context import Context
+    from nodes.generate_sql import model_llm
+    from tools.llama_llm import LlamaCppSQLLLM
+    from tools.llm import GemmaSQLLLM
+
+    assert Context().model_backend() == "llamacpp"  # installed, default model
+    assert Context(model="org/other-model").model_backend() == "transformers"
+    assert isinstance(model_llm(Context(backend="transformers")), GemmaSQLLLM)
+    assert isinstance(model_llm(Context(adapter=str(adapter))), LlamaCppSQLLLM)
+    with pytest.raises(ValueError, match="unknown backend"):
+        Context().with_overrides({"backend": "onnx"})
+    with pytest.raises(ModelUnavailable, match="--backend transformers"):
+        LlamaCppSQLLLM(model_name="org/other-model").invoke(PROMPT)
+
+
+def test_export_command(adapter: Path, home: Path) -> None:
+    import subprocess
+    import sys
+
+    def gemsql(*args: str) -> subprocess.CompletedProcess:
+        code = "from gemsql.cli import main; main()"
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "GEMSQL_HOME": str(home)}, cwd=Path(__file__).resolve().parents[1])
+
+    done = gemsql("export", "--adapter", str(adapter), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(info["path"]).is_file() and info["adapter"] == str(adapter.resolve())
+
+    missing = gemsql("export", "--adapter", str(home / "nowhere"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
