@@ -176,4 +176,4 @@ def test_export_command(adapter: Path, home: Path) -> None:
     assert Path(info["path"]).is_file() and info["adapter"] == str(adapter.resolve())
 
     missing = gemsql("export", "--adapter", str(home / "nowhere"))
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in " ".join(missing.stderr.split())  # Rich wraps lines
