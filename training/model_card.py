@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+# The source mix and unfiltered share the shipped adapter's prompts were drawn with (training.contextualize).
+CONTEXT_MIX = "--mix sales=0.45,active_store=0.1,domain=0.2,spider_train=0.25 --unfiltered 0.35"
 CONFIG_ORDER = ("template", "base", "base+rag", "finetuned", "finetuned+rag", "ensemble")
 
 SPIDER_CREDIT = (
@@ -52,7 +55,9 @@ def evaluation_rows(reports: list[Path]) -> list[str]:
             s = summary[config]
             if not isinstance(s, dict) or "execution_accuracy" not in s:
                 continue
-            rows.append(f"| {name} | {config} | {_pct(s['execution_accuracy'])} | {_pct(s.get('execution_rate'))} | "
+            backend = re.search(r"--backend (\S+)", meta.get("command", ""))
+            label = f"{config} ({backend.group(1)})" if backend else config
+            rows.append(f"| {name} | {label} | {_pct(s['execution_accuracy'])} | {_pct(s.get('execution_rate'))} | "
                         f"{_secs(s.get('latency_p50_s'))} | {s['n']} |")
         commands.append(f"- {name}: `{meta.get('command', '')}` ({meta.get('date', '')[:10]})")
     return rows + ["", "Commands:", *commands]
@@ -114,11 +119,11 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
         "",
         "```bash",
         "python -m training.generator --out data/training_data.jsonl",
-        "python -m training.contextualize --data data/training_data_train.jsonl --out data/train_rag.jsonl \\",
-        "    --n 1200 --mix sales=0.4,active_store=0.1,domain=0.25,spider_train=0.25  # the first "
-        f"{log['train_examples'] + log['train_examples_too_long']} lines were used",
-        "python -m training.contextualize --data data/training_data_val.jsonl --out data/val_rag.jsonl --n 40 \\",
-        "    --mix sales=0.4,active_store=0.1,domain=0.25,spider_train=0.25",
+        f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
+        f"    --n 1600 {CONTEXT_MIX}",
+        f"python -m training.contextualize --data data/training_data_val.jsonl --out {cfg.get('val_data') or 'data/val.jsonl'} "
+        "--n 40 \\",
+        f"    {CONTEXT_MIX}",
         "gemsql train " + " ".join(_train_args(cfg)),
         "```",
         "",
@@ -148,7 +153,8 @@ def _train_args(cfg: dict) -> list[str]:
              f"--lora-layers {cfg['lora_layers']}" if cfg.get("lora_layers") else "",
              f"--lora-r {cfg['lora_r']} --lora-alpha {cfg['lora_alpha']} --lr {cfg['lr']}",
              f"--batch-size {cfg['batch_size']} --grad-accum {cfg['grad_accum']} --max-length {cfg['max_length']}",
-             f"--epochs {cfg['epochs']:g}" if cfg.get("max_steps", -1) <= 0 else f"--max-steps {cfg['max_steps']}"]
+             f"--epochs {cfg['epochs']:g}" if cfg.get("max_steps", -1) <= 0 else f"--max-steps {cfg['max_steps']}",
+             f"--limit {cfg['limit']}" if cfg.get("limit") else ""]
     return [a for a in args if a]
 
 
