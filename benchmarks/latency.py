@@ -81,17 +81,14 @@ def cold_start(question: str, engine: str, db: str | None, backend: str, adapter
 
 def llama_cpp_reference(prompts: list[str], new_tokens: list[int], adapter: str | None) -> dict | None:
     """The same prompts through a plain llama.cpp completion on the same GGUF, as many new tokens each."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
+    from tools.llama_llm import _loaded, available, default_threads
+
+    if not available():
         return None
     from tools.gguf_export import export_gguf
-    from tools.llama_llm import default_threads
 
     gguf = export_gguf(adapter=adapter, progress=False)
-    threads = default_threads()
-    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads, n_threads_batch=threads, swa_full=True,
-                verbose=False)
+    llm = _loaded(str(gguf), default_threads()).llama  # the backend's own settings, called plainly
     tokenized = [llm.tokenize(p.encode(), add_bos=True, special=True) for p in prompts]
     llm.create_completion(tokenized[0], max_tokens=4, temperature=0.0)  # warm-up
     times = []

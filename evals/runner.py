@@ -161,9 +161,9 @@ def _check_model(config: Config) -> str | None:
 
         ctx = config.context("")
         if ctx.model_backend() == "llamacpp":
-            from tools.llama_llm import LlamaCppSQLLLM
+            from nodes.generate_sql import model_llm
 
-            LlamaCppSQLLLM(model_name=ctx.model, adapter=ctx.model_adapter()).warm_up()
+            model_llm(ctx).warm_up()
             return None
         load_model(config.model or DEFAULT_MODEL, config.adapter)
     except Exception as exc:  # noqa: BLE001 -- ModelUnavailable, or torch/peft missing

@@ -384,6 +384,11 @@ def _construct_generator(cls: type, db_path: Path, limit: int):
     return cls(**kwargs)
 
 
+def is_filtered(sql: str) -> bool:
+    """Does the query filter its rows (a WHERE anywhere)? Sampling balances filtered and unfiltered pairs by it."""
+    return re.search(r"\bwhere\b", sql, re.IGNORECASE) is not None
+
+
 def sample_examples(pairs: Iterable[tuple[str, str, str]], limit: int, seed: int = EXAMPLE_SEED) -> list[tuple[str, str]]:
     """A deterministic sample of at most ``limit`` pairs that spreads over the templates (round robin).
 
@@ -398,8 +403,7 @@ def sample_examples(pairs: Iterable[tuple[str, str, str]], limit: int, seed: int
         if key in seen:
             continue
         seen.add(key)
-        filtered = re.search(r"\bwhere\b", sql, re.IGNORECASE) is not None
-        groups.setdefault(f"{template or ''}|{'where' if filtered else 'all'}", []).append((question, sql))
+        groups.setdefault(f"{template or ''}|{'where' if is_filtered(sql) else 'all'}", []).append((question, sql))
     rng = random.Random(seed)
     queues = []
     for name in sorted(groups):

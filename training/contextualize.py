@@ -35,6 +35,7 @@ from langgraph.types import Overwrite
 
 from graph.context import Context
 from graph.state import State
+from kb.store import is_filtered
 from training.phrasing import normalise_question
 
 log = logging.getLogger("gemsql")
@@ -96,10 +97,6 @@ def _family(source: str) -> str:
     return "domain" if source.startswith("domain:") else source
 
 
-def _unfiltered(record: dict) -> bool:
-    return re.search(r"\bwhere\b", record["sql"], re.IGNORECASE) is None
-
-
 def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7, unfiltered: float = 0.0) -> list[dict]:
     """``n`` records drawn per family in the proportions of ``mix``, spread over templates and databases.
 
@@ -116,7 +113,7 @@ def choose(records: list[dict], mix: dict[str, float], n: int, seed: int = 7, un
     for family, share in sorted(mix.items()):
         pool = by_family.get(family, [])
         want = min(len(pool), round(n * share / total))
-        plain = [r for r in pool if _unfiltered(r)]
+        plain = [r for r in pool if not is_filtered(r["sql"])]
         want_plain = min(len(plain), round(want * unfiltered))
         picked = _round_robin(plain, want_plain, rng)
         taken = {id(r) for r in picked}
