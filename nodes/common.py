@@ -29,6 +29,10 @@ def database_path(ctx: Context) -> str:
         if not path.is_file():
             raise FileNotFoundError(f"no DuckDB database at {path}")
         return str(path)
+    from tools.paths import default_db_path
+
+    if default_db_path().is_file():  # the usual case: no need to import the generator (and pandas)
+        return str(default_db_path())
     from tools.sales_db import ensure_default_db
 
     return str(ensure_default_db(progress=True))

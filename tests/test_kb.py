@@ -259,3 +259,33 @@ def test_example_sample_takes_unfiltered_pairs_in_turn_with_filtered_ones() -> N
     assert len(chosen) == 20
     assert sum("WHERE" not in sql for _, sql in chosen) == 10  # half, though they are a tenth of the pool
     assert sample_examples(pairs, 20) == chosen
+
+
+def test_unasked_constants() -> None:
+    from kb.store import unasked_constants
+
+    sql = ("SELECT p.brand, SUM(s.amount) AS revenue FROM sales s JOIN products p ON s.product_id = p.product_id "
+           "JOIN stores st ON s.store_id = st.store_id WHERE st.region = 'Central' AND YEAR(s.sale_date) = 2023 "
+           "GROUP BY p.brand HAVING SUM(s.quantity) > 17000 ORDER BY revenue DESC LIMIT 3")
+    assert unasked_constants("revenue per brand", sql) == ["Central", "2023", "17000", "3"]
+    assert unasked_constants("top three brands by revenue in the central region in 2023 above 17,000 units", sql) == []
+    # formats, intervals, positional GROUP BY / ORDER BY, 0 and 1 are not constraints of the question
+    assert unasked_constants("monthly revenue", "SELECT DATE_TRUNC('month', d) AS m, SUM(a) FROM t WHERE d > "
+                                                "CURRENT_DATE - INTERVAL '3 month' AND f = 1 GROUP BY 1 ORDER BY 1") == []
+    assert unasked_constants("active stores in march 2024", "SELECT COUNT(*) FROM a WHERE month = DATE '2024-03-01'") == []
+    assert unasked_constants("active stores in march", "SELECT COUNT(*) FROM a WHERE month = DATE '2024-03-01'") == ["2024-03-01"]
+
+
+def test_examples_without_unasked_constants_rank_first(kb: KnowledgeBase) -> None:
+    from kb.store import Hit
+
+    def hit(question: str, sql: str, score: float) -> Hit:
+        return Hit("example", question, score, "", "", {"sql": sql, "source": "generated"})
+
+    hits = [hit("revenue per brand in the Central region", "SELECT brand FROM t WHERE region = 'Central'", 0.80),
+            hit("top 3 brands by revenue", "SELECT brand FROM t ORDER BY r DESC LIMIT 3", 0.78),
+            hit("revenue for each brand", "SELECT brand, SUM(r) FROM t GROUP BY brand", 0.70)]
+    ranked = [e["question"] for e in kb._examples(hits, 3, "revenue per brand")]
+    assert ranked[0] == "revenue for each brand"
+    ranked = [e["question"] for e in kb._examples(hits, 3, "top 3 brands by revenue")]
+    assert ranked[0] == "top 3 brands by revenue"

@@ -153,6 +153,44 @@ def test_the_llm_generates_with_its_stops(adapter: Path) -> None:
     assert "<end_of_turn>" not in text
 
 
+COPYING_PROMPT = ("<start_of_turn>user\nYou write one DuckDB SQL query that answers the question.\n"
+                  "Schema:\nsales(sale_id BIGINT, region VARCHAR, amount DECIMAL, sale_date DATE)\n\n"
+                  "Context:\nExample: total amount by region in 2023\nSQL: SELECT region, SUM(amount) AS total "
+                  "FROM sales WHERE YEAR(sale_date) = 2023 GROUP BY region ORDER BY total DESC\n\n"
+                  "Question: total amount by region<end_of_turn>\n<start_of_turn>model\n")
+
+
+@pytest.mark.parametrize("prompt", [PROMPT, COPYING_PROMPT])
+def test_prompt_lookup_drafts_leave_the_greedy_text_unchanged(adapter: Path, prompt: str) -> None:
+    """Verified drafts are an optimisation only: the tokens are those of one-token-per-pass greedy decoding."""
+    from tools.llama_llm import LlamaCppSQLLLM, clear_cache
+
+    try:
+        texts, passes = {}, {}
+        for draft in (0, 6):
+            clear_cache()  # a cold cache each time: the prefix reuse is tested on its own
+            llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=40, stop_when_not_sql=False, draft_tokens=draft)
+            texts[draft] = llm.invoke(prompt)
+            passes[draft] = llm.last_stats["forward_passes"]
+            assert llm.invoke(prompt) == texts[draft]  # and again from the cached prompt and answer
+        assert texts[6] == texts[0]
+        assert passes[6] <= passes[0]
+    finally:
+        clear_cache()
+
+
+def test_prompt_lookup() -> None:
+    from tools.llama_llm import prompt_lookup
+
+    #              0  1  2  3  4  5  6  7  8  9
+    assert prompt_lookup([5, 6, 7, 8, 9, 1, 5, 6, 7], 3) == [8, 9, 1]  # the 3-gram 5 6 7 seen before
+    assert prompt_lookup([5, 6, 7, 8, 9, 1, 4, 6, 7], 2) == [8, 9]  # only the 2-gram 6 7 matches
+    assert prompt_lookup([1, 2, 3, 1, 2, 4, 1, 2], 2) == [4, 1]  # the latest earlier occurrence wins
+    assert prompt_lookup([1, 2, 3, 4], 5) == []  # 4 was never seen before
+    assert prompt_lookup([1, 2, 3, 1], 0) == []
+    assert prompt_lookup([7, 8, 7], 10) == [8, 7]  # stops at the end of the text
+
+
 def test_the_static_prefix_is_reused_between_questions() -> None:
     from tools.llama_llm import LlamaCppSQLLLM
 

@@ -5,6 +5,13 @@ cached. One llama.cpp context per model file stays loaded in the process; its KV
 prompt, and llama-cpp-python reuses the longest common token prefix of the next one. The prompt builder
 puts the schema first, so a question on the same database pays only for its own tokens.
 
+Decoding is greedy with prompt-lookup drafts: SQL mostly repeats names and whole phrases of its prompt
+(the schema, the retrieved examples), so after each token the text that followed the same last few tokens
+earlier in the prompt is proposed and verified in one batch; the longest run the model itself would have
+chosen greedily is kept. The output is the greedy output, up to the rounding of a batched pass: where two
+tokens tie to the last bits, the batch may pick the other one (3 of 25 dev answers differed from
+one-token-per-pass decoding, in both directions of correctness).
+
 Requires the optional package llama-cpp-python (built from source by the README's set-up, ~7 min on two
 cores). Without it, :func:`available` is False and the engine stays on transformers.
 """
@@ -15,7 +22,9 @@ import functools
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator, Sequence
+
+import numpy as np
 
 from langchain_core.callbacks.manager import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
@@ -26,6 +35,14 @@ from tools.prompts import STOP_SEQUENCES, find_stop, not_a_query
 
 CONTEXT_TOKENS = 4096
 """KV cache length: the longest prompt plus its answer. ~75 MB of cache for the 270M model."""
+
+DRAFT_TOKENS = int(os.environ.get("GEMSQL_DRAFT_TOKENS", "3"))
+"""Most tokens proposed per verification pass (GEMSQL_DRAFT_TOKENS; 0 turns drafting off). Every verified
+position costs a full row of the 262k-entry LM head, so a pass of 1 + 3 costs about three single-token
+passes: measured on the sales dev set, 3 beat 0, 6 and 10 (benchmarks/latency.py --draft)."""
+
+LOOKUP_NGRAM = 3
+"""Longest suffix of the text so far that is looked up in the prompt to find a draft (down to 1 token)."""
 
 
 def available() -> bool:
@@ -91,6 +108,78 @@ def clear_cache() -> None:
         _LOADED.clear()
 
 
+def prompt_lookup(tokens: Sequence[int], max_draft: int, ngram: int = LOOKUP_NGRAM) -> list[int]:
+    """The tokens that followed the latest earlier occurrence of the longest matching suffix of ``tokens``.
+
+    Tries the last ``ngram`` tokens first, then shorter suffixes; returns at most ``max_draft`` tokens, or
+    none when no suffix of length >= 1 occurs earlier.
+    """
+    if max_draft <= 0 or len(tokens) < 2:
+        return []
+    seq = np.asarray(tokens)
+    n_total = len(seq)
+    for n in range(min(ngram, n_total - 1), 0, -1):
+        suffix = seq[n_total - n:]
+        # candidate starts of an earlier copy of the suffix (the suffix itself excluded)
+        starts = np.flatnonzero(seq[: n_total - n] == suffix[0])
+        for start in starts[::-1]:
+            if np.array_equal(seq[start:start + n], suffix):
+                follow = seq[start + n: start + n + max_draft]
+                if len(follow):
+                    return follow.tolist()
+    return []
+
+
+def greedy_tokens(llama: Any, prompt: Sequence[int], draft_tokens: int = DRAFT_TOKENS,
+                  stats: dict[str, Any] | None = None) -> Iterator[int]:
+    """Yield the greedy continuation of ``prompt`` token by token, verifying prompt-lookup drafts in batches.
+
+    The KV cache keeps what it already holds of ``prompt`` (the longest common prefix with the last call)
+    and, when the caller stops early, the tokens evaluated so far; both are reused by the next call. The
+    caller decides when to stop; ``stats`` receives the prefill time, the cached prompt tokens and the
+    number of forward passes.
+    """
+    n_vocab = llama.n_vocab()
+    ctx, batch = llama._ctx, llama._batch
+    cached = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], prompt)
+    keep = min(cached, len(prompt) - 1)  # the last prompt token is evaluated again for its logits
+    started = time.perf_counter()
+    llama.n_tokens = keep
+    llama.eval(prompt[keep:])  # drops the cache past `keep`, then decodes in n_batch chunks, logits for the last
+    nxt = int(np.argmax(np.ctypeslib.as_array(ctx.get_logits_ith(-1), shape=(n_vocab,))))
+    passes = 1
+    if stats is not None:
+        stats.update(cached_prompt_tokens=cached, prefill_seconds=time.perf_counter() - started, passes=passes)
+    seen = list(prompt)
+    while True:
+        seen.append(nxt)
+        yield nxt
+        room = llama._n_ctx - llama.n_tokens - 1
+        draft = prompt_lookup(seen, min(draft_tokens, room)) if draft_tokens > 0 else []
+        run = [nxt, *draft]
+        n_past = llama.n_tokens
+        if n_past + len(run) > llama._n_ctx:
+            return
+        batch.set_batch(batch=run, n_past=n_past, logits_all=True)
+        ctx.decode(batch)
+        passes += 1
+        rows = np.ctypeslib.as_array(ctx.get_logits(), shape=(len(run), n_vocab))
+        predicted = rows.argmax(axis=1)
+        accepted = 0
+        while accepted < len(draft) and predicted[accepted] == draft[accepted]:
+            accepted += 1
+        llama.input_ids[n_past:n_past + 1 + accepted] = run[: 1 + accepted]
+        llama.n_tokens = n_past + 1 + accepted
+        if accepted < len(draft):  # the rejected drafts leave the cache
+            ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        if stats is not None:
+            stats["passes"] = passes
+        for token in draft[:accepted]:
+            seen.append(token)
+            yield token
+        nxt = int(predicted[accepted])
+
+
 class LlamaCppSQLLLM(LLM):
     """Greedy completion with the (optionally LoRA-tuned) Gemma on llama.cpp; returns the raw continuation.
 
@@ -106,6 +195,8 @@ class LlamaCppSQLLLM(LLM):
     threads: int = 0
     """CPU threads; 0: one per core this process may use."""
     stop_when_not_sql: bool = True
+    draft_tokens: int = DRAFT_TOKENS
+    """Prompt-lookup tokens verified per forward pass; 0: one token per pass (plain greedy)."""
 
     _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -148,15 +239,12 @@ class LlamaCppSQLLLM(LLM):
                     f"the prompt is {len(tokens)} tokens; with {max_new_tokens} new ones it exceeds the "
                     f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
                 )
-            # For the stats: how many prompt tokens the KV cache already holds (llama-cpp-python reuses them).
-            reused = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], tokens)
             started = time.perf_counter()
-            first_token_at = None
+            stats: dict[str, Any] = {}
             new: list[int] = []
             text = ""
-            for token in llama.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
+            stream = greedy_tokens(llama, tokens, self.draft_tokens, stats)
+            for token in stream:
                 new.append(token)
                 if token in loaded.stop_ids:
                     break
@@ -169,11 +257,13 @@ class LlamaCppSQLLLM(LLM):
                     break
                 if len(new) >= max_new_tokens:
                     break
+            stream.close()
             seconds = time.perf_counter() - started
-        prefill = (first_token_at or time.perf_counter()) - started
+        prefill = stats.get("prefill_seconds", seconds)
         self._last_stats = {"prompt_tokens": len(tokens), "new_tokens": len(new), "seconds": seconds,
                             "prefill_seconds": prefill, "decode_seconds": seconds - prefill,
-                            "cached_prompt_tokens": reused}
+                            "cached_prompt_tokens": stats.get("cached_prompt_tokens", 0),
+                            "forward_passes": stats.get("passes", 0)}
         return text
 
 
