@@ -84,6 +84,10 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
         gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                     help="Less memory, slower: recompute activations in the backward pass."),
+        init_adapter: Optional[Path] = typer.Option(None, "--init-adapter",
+                                                    help="Continue training this adapter (its rank and layers) on new data."),
+        group_by_length: bool = typer.Option(False, "--group-by-length",
+                                             help="Batch examples of similar length (less padding, faster on CPU)."),
     ) -> None:
         """Fine-tune the model with LoRA on prompt/completion JSONL (run with no subcommand)."""
         if ctx.invoked_subcommand is not None:
@@ -104,7 +108,9 @@ def register(app: typer.Typer) -> None:
                              max_length=max_length, lora_r=lora_r, lora_alpha=lora_alpha, lora_layers=lora_layers,
                              quantize=quantize.lower() if quantize else None, resume=resume, limit=limit,
                              save_steps=save_steps, keep_checkpoints=keep_checkpoints or None, eval_steps=eval_steps, val_limit=val_limit, threads=threads,
-                             gradient_checkpointing=gradient_checkpointing)
+                             gradient_checkpointing=gradient_checkpointing,
+                             init_adapter=str(init_adapter.expanduser()) if init_adapter else None,
+                             group_by_length=group_by_length)
         if data:
             config.data = [str(p) for p in data]
         _quiet_libraries()

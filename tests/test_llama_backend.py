@@ -179,6 +179,40 @@ def test_prompt_lookup_drafts_leave_the_greedy_text_unchanged(adapter: Path, pro
         clear_cache()
 
 
+def test_a_new_process_starts_from_the_saved_prompt_state(adapter: Path) -> None:
+    """The first call saves its KV cache beside the model; a fresh load restores it and writes the same text."""
+    from tools.llama_llm import LlamaCppSQLLLM, clear_cache, state_dir
+
+    try:
+        clear_cache()
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=24, stop_when_not_sql=False)
+        folder = state_dir(llm.gguf_path())
+        for old in folder.glob("*.npz"):
+            old.unlink()
+        first = llm.invoke(COPYING_PROMPT)
+        assert llm.last_stats["cached_prompt_tokens"] == 0
+        assert len(list(folder.glob("*.npz"))) == 1
+
+        clear_cache()  # as a new process: the model loaded again, its cache empty
+        other_question = COPYING_PROMPT.replace("total amount by region<end", "how many sales per region<end")
+        restored = llm.invoke(other_question)
+        shared = len(COPYING_PROMPT.split("Question:")[0]) // 6
+        assert llm.last_stats["cached_prompt_tokens"] >= shared
+
+        clear_cache()
+        cold = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=24, stop_when_not_sql=False, keep_prompt_states=False)
+        assert cold.invoke(other_question) == restored
+        assert cold.last_stats["cached_prompt_tokens"] == 0
+        assert first  # the model wrote something to save
+
+        for file in folder.glob("*.npz"):  # a damaged file is dropped, and the answer comes all the same
+            file.write_bytes(b"not a state")
+        clear_cache()
+        assert llm.invoke(other_question) == restored
+    finally:
+        clear_cache()
+
+
 def test_prompt_lookup() -> None:
     from tools.llama_llm import prompt_lookup
 

@@ -210,6 +210,27 @@ def test_resume_continues_the_step_count(run, tmp_path: Path, data_files: tuple[
                                  max_steps=1, resume=True, **FAST))
 
 
+def test_init_adapter_continues_from_the_adapter(run, tmp_path: Path, data_files: tuple[Path, Path]) -> None:
+    """A run from an existing adapter starts at its weights (rank and layers kept) and moves them further."""
+    from safetensors.torch import load_file
+
+    from training.train import TrainConfig, TrainConfigError, run_training
+
+    before = load_file(run.out / "adapter_model.safetensors")
+    config = TrainConfig(base=run.log["base"], data=[str(data_files[0])], out=str(tmp_path / "more"), max_steps=2,
+                         init_adapter=str(run.out), group_by_length=True, lora_layers="last:1",
+                         **{**FAST, "lora_r": 16})  # both ignored: the adapter's own rank and layers are kept
+    more = run_training(config)
+    after = load_file(more.out / "adapter_model.safetensors")
+    assert after.keys() == before.keys()
+    assert all(after[k].shape == before[k].shape for k in before)
+    assert any(not torch.equal(after[k], before[k]) for k in before)
+    assert more.log["lora_layers"] == run.log["lora_layers"] and more.log["config"]["init_adapter"] == str(run.out)
+    with pytest.raises(TrainConfigError, match="not a LoRA adapter"):
+        run_training(TrainConfig(base=run.log["base"], data=[str(data_files[0])], out=str(tmp_path / "x"), max_steps=1,
+                                 init_adapter=str(tmp_path), **FAST))
+
+
 def test_lora_layers_last_1_adapts_only_the_last_layer(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

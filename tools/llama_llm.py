@@ -3,7 +3,8 @@
 The model file is the packaged GGUF with the adapter merged in (tools.gguf_export), built once and
 cached. One llama.cpp context per model file stays loaded in the process; its KV cache keeps the last
 prompt, and llama-cpp-python reuses the longest common token prefix of the next one. The prompt builder
-puts the schema first, so a question on the same database pays only for its own tokens.
+puts the schema first, so a question on the same database pays only for its own tokens. The cache of a
+process's first prompt is saved beside the model file, and the next process starts from it.
 
 Decoding is greedy with prompt-lookup drafts: SQL mostly repeats names and whole phrases of its prompt
 (the schema, the retrieved examples), so after each token the text that followed the same last few tokens
@@ -18,20 +19,25 @@ cores). Without it, :func:`available` is False and the engine stays on transform
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import hashlib
+import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-
 from langchain_core.callbacks.manager import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
 from pydantic import ConfigDict, PrivateAttr
 
 from tools.model_store import DEFAULT_MODEL, END_OF_TURN, ModelUnavailable
 from tools.prompts import STOP_SEQUENCES, find_stop, not_a_query
+
+log = logging.getLogger("gemsql")
 
 CONTEXT_TOKENS = 4096
 """KV cache length: the longest prompt plus its answer. ~75 MB of cache for the 270M model."""
@@ -85,10 +91,90 @@ class _Loaded:
                 verbose=False,
             )
         self.lock = threading.Lock()
+        self.path = path
+        self.save_after_call = False
+        """Set by restore_prompt_state when no saved state served this process's first prompt."""
         self.stop_ids = {self.llama.token_eos()}
         end = self.llama.tokenize(END_OF_TURN.encode(), add_bos=False, special=True)
         if len(end) == 1:
             self.stop_ids.add(end[0])
+
+
+PROMPT_STATES = 8
+"""Saved prompt states kept per model file (the newest ones): one per database asked about recently."""
+MIN_RESTORED_TOKENS = 64
+"""A saved state is restored only if it shares at least this many tokens with the prompt (the schema's part)."""
+
+
+def state_dir(gguf_path: str) -> Path:
+    """Where the KV caches of earlier prompts on this model file are kept, beside the (cached) GGUF."""
+    return Path(gguf_path).with_suffix(".kv")
+
+
+def restore_prompt_state(loaded: _Loaded, prompt: Sequence[int]) -> int:
+    """Fill an empty KV cache from the saved state that shares the longest prefix with ``prompt``.
+
+    A new process otherwise evaluates the whole schema part of its first prompt again (~0.6 s of a ~5 s
+    cold start here). Returns the number of tokens restored (0: nothing fitted, and the state of this
+    call will be saved). A file that cannot be read or does not fit this context is removed.
+    """
+    import llama_cpp
+
+    llama = loaded.llama
+    best, best_shared = None, 0
+    for file in sorted(state_dir(loaded.path).glob("*.npz")):
+        try:
+            with np.load(file) as saved:
+                shared = llama.longest_token_prefix(saved["tokens"].tolist(), prompt)
+        except Exception:  # noqa: BLE001 - a half-written or foreign file: forget it
+            file.unlink(missing_ok=True)
+            continue
+        if shared > best_shared:
+            best, best_shared = file, shared
+    loaded.save_after_call = best_shared < MIN_RESTORED_TOKENS
+    if best is None or best_shared < MIN_RESTORED_TOKENS:
+        return 0
+    try:
+        with np.load(best) as saved:
+            tokens, data = saved["tokens"], saved["state"].tobytes()
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_set_data(llama._ctx.ctx, buffer, len(data)) != len(data):
+            raise RuntimeError("the saved state does not fit this context")
+    except Exception:  # noqa: BLE001 - start from an empty cache instead
+        best.unlink(missing_ok=True)
+        llama._ctx.kv_cache_clear()
+        llama.n_tokens = 0
+        loaded.save_after_call = True
+        return 0
+    llama.input_ids[: len(tokens)] = tokens
+    llama.n_tokens = len(tokens)
+    os.utime(best)  # recently used: kept when older states are pruned
+    return len(tokens)
+
+
+def save_prompt_state(loaded: _Loaded) -> None:
+    """Save the KV cache (prompt and answer so far) for the next process; keep the newest PROMPT_STATES."""
+    import llama_cpp
+
+    llama = loaded.llama
+    n = llama.n_tokens
+    if n < MIN_RESTORED_TOKENS:
+        return
+    size = llama_cpp.llama_state_get_size(llama._ctx.ctx)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_get_data(llama._ctx.ctx, buffer, size)
+    tokens = np.array(llama.input_ids[:n], dtype=np.int32)
+    folder = state_dir(loaded.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (hashlib.sha256(tokens.tobytes()).hexdigest()[:16] + ".npz")
+    tmp = folder / f".{target.stem}.{os.getpid()}.tmp.npz"
+    try:
+        np.savez(tmp, tokens=tokens, state=np.frombuffer(buffer, dtype=np.uint8, count=written))
+        os.replace(tmp, target)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in sorted(folder.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)[PROMPT_STATES:]:
+        old.unlink(missing_ok=True)
 
 
 _LOADED: dict[tuple[str, int], _Loaded] = {}
@@ -196,6 +282,8 @@ class LlamaCppSQLLLM(LLM):
     """CPU threads; 0: one per core this process may use."""
     stop_when_not_sql: bool = True
     draft_tokens: int = DRAFT_TOKENS
+    keep_prompt_states: bool = True
+    """Restore the KV cache of an earlier process's prompt on this model (and save one for the next)."""
     """Prompt-lookup tokens verified per forward pass; 0: one token per pass (plain greedy)."""
 
     _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -243,6 +331,8 @@ class LlamaCppSQLLLM(LLM):
             stats: dict[str, Any] = {}
             new: list[int] = []
             text = ""
+            if llama.n_tokens == 0 and self.keep_prompt_states:
+                restore_prompt_state(loaded, tokens)
             stream = greedy_tokens(llama, tokens, self.draft_tokens, stats)
             for token in stream:
                 new.append(token)
@@ -259,6 +349,12 @@ class LlamaCppSQLLLM(LLM):
                     break
             stream.close()
             seconds = time.perf_counter() - started
+            if loaded.save_after_call and self.keep_prompt_states:
+                loaded.save_after_call = False
+                try:
+                    save_prompt_state(loaded)
+                except OSError as exc:  # a read-only home: the next cold start is slower, nothing worse
+                    log.warning("could not save the prompt state: %s", exc)
         prefill = stats.get("prefill_seconds", seconds)
         self._last_stats = {"prompt_tokens": len(tokens), "new_tokens": len(new), "seconds": seconds,
                             "prefill_seconds": prefill, "decode_seconds": seconds - prefill,

@@ -129,6 +129,15 @@ class TrainConfig:
         metadata={"help": "Recompute activations in the backward pass: less memory but slower. Off by default."},
     )
     limit: int | None = field(default=None, metadata={"help": "Use only the first N training examples (quick runs)."})
+    init_adapter: str | None = field(
+        default=None,
+        metadata={"help": "Continue training this LoRA adapter (its own rank, alpha and layers; the lora_* options are "
+                          "then ignored) on new data, instead of starting a new one."},
+    )
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Batch examples of similar length together: less padding, so more examples per hour on CPU."},
+    )
     completion_logits_only: bool = field(
         default=True,
         metadata={"help": "Apply the LM head to the completion positions only (same loss, much faster on CPU). "
@@ -412,6 +421,15 @@ def _validate(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and value < 1:
             raise TrainConfigError(f"{name} must be at least 1")
+    if config.init_adapter:
+        folder = Path(config.init_adapter).expanduser()
+        if not (folder / "adapter_config.json").is_file() or not (folder / "adapter_model.safetensors").is_file():
+            raise TrainConfigError(f"init_adapter: {folder} is not a LoRA adapter folder (no adapter_config.json and "
+                                   "adapter_model.safetensors)")
+        if config.resume:
+            raise TrainConfigError("init_adapter starts a new run from an adapter; resume continues a run: give one")
+        if config.quantize:
+            raise TrainConfigError("init_adapter is for float32 training; leave out quantize")
 
 
 def _load_base(model_dir: Path, config: TrainConfig) -> Any:
@@ -524,16 +542,23 @@ def run_training(config: TrainConfig) -> TrainRun:
 
     model = _load_base(model_dir, config)
     num_layers = model.config.get_text_config().num_hidden_layers
-    layers = parse_lora_layers(config.lora_layers, num_layers)
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules),
-        layers_to_transform=layers,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    lora: LoraConfig | None = None
+    if config.init_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+        layers = list(model.peft_config["default"].layers_to_transform or range(num_layers))
+    else:
+        layers = parse_lora_layers(config.lora_layers, num_layers)
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
+            layers_to_transform=layers,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
     args = SFTConfig(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
@@ -563,6 +588,7 @@ def run_training(config: TrainConfig) -> TrainRun:
         seed=config.seed,
         disable_tqdm=True,  # our own bar below shows the loss
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
     Trainer = trainer_class()
     trainer = Trainer(
