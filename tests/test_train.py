@@ -226,6 +226,14 @@ def test_init_adapter_continues_from_the_adapter(run, tmp_path: Path, data_files
     assert all(after[k].shape == before[k].shape for k in before)
     assert any(not torch.equal(after[k], before[k]) for k in before)
     assert more.log["lora_layers"] == run.log["lora_layers"] and more.log["config"]["init_adapter"] == str(run.out)
+    assert [s["global_step"] for s in more.log["previous_stages"]] == [run.log["global_step"]]
+
+    from training.model_card import render
+
+    card = render(more.out, [], context_args="--mix sales=1 --seed 11")
+    assert "Trained in 2 stages" in card and "# stage 2" in card and "--seed 11" in card
+    stage_two = card.split("# stage 2")[1]
+    assert f"--init-adapter {run.out}" in stage_two and "--group-by-length" in stage_two
     with pytest.raises(TrainConfigError, match="not a LoRA adapter"):
         run_training(TrainConfig(base=run.log["base"], data=[str(data_files[0])], out=str(tmp_path / "x"), max_steps=1,
                                  init_adapter=str(tmp_path), **FAST))

@@ -58,7 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps:
         wanted = {int(step) for step in args.steps.split(",")}
         found = [c for c in found if int(c.name.rsplit("-", 1)[1]) in wanted]
-    targets = [*found, args.adapter]
+    # An adapter trained in stages (gemsql train --init-adapter): its curve starts where the earlier stages left
+    # it, with their time and examples counted in.
+    log = json.loads((args.adapter / "training_log.json").read_text())
+    stages = log.get("previous_stages") or []
+    prior_minutes = sum(s.get("wall_time_s") or 0 for s in stages) / 60
+    prior_examples = sum(s.get("examples_seen") or 0 for s in stages)
+    init = log["config"].get("init_adapter")
+    starts = [Path(init)] if init and (Path(init) / "adapter_config.json").is_file() else []
+    targets = [*starts, *found, args.adapter]
     points = []
     for target in targets:
         config = resolve_configs([args.config], adapter=target, model=args.model, backend=args.backend)[0]
@@ -70,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         if "execution_accuracy" not in summary:  # the model could not load: say why, keep the other points
             print(f"{target}: {summary.get('missing') or summary.get('note')}", file=sys.stderr)
             continue
-        if target == args.adapter:
-            log = json.loads((target / "training_log.json").read_text())
+        if target in starts:
+            step, minutes = 0, 0.0
+        elif target == args.adapter:
             step, minutes = log["global_step"], log["wall_time_s"] / 60
         else:
             step = int(target.name.rsplit("-", 1)[1])
             minutes = (target.stat().st_mtime - start) / 60
-        points.append({"step": step, "examples": step * per_step, "minutes": round(minutes, 2),
+        points.append({"step": step, "examples": prior_examples + step * per_step, "minutes": round(prior_minutes + minutes, 2),
+                       "stage": len(stages) + 1,
                        "execution_accuracy": summary["execution_accuracy"], "execution_rate": summary["execution_rate"],
                        "latency_p50_s": summary["latency_p50_s"], "n": summary["n"]})
         print(json.dumps(points[-1]), flush=True)

@@ -66,14 +66,67 @@ def evaluation_rows(reports: list[Path]) -> list[str]:
 def curve_rows(curve_file: Path) -> list[str]:
     points = json.loads(curve_file.read_text())
     rows = [f"Measured with `{points['command']}`.", "",
-            "| step | examples seen | training time | execution accuracy | execution rate |", "|---:|---:|---:|---:|---:|"]
+            "| stage | step | examples seen (all stages) | training time (all stages) | execution accuracy | execution rate |",
+            "|---:|---:|---:|---:|---:|---:|"]
     for p in points["points"]:
-        rows.append(f"| {p['step']} | {p['examples']} | {p['minutes']:.1f} min | {_pct(p['execution_accuracy'])} | "
-                    f"{_pct(p['execution_rate'])} |")
+        rows.append(f"| {p.get('stage', 1)} | {p['step']} | {p['examples']} | {p['minutes']:.1f} min | "
+                    f"{_pct(p['execution_accuracy'])} | {_pct(p['execution_rate'])} |")
     return rows
 
 
-def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str:
+def _stage_lines(log: dict) -> list[str]:
+    """For an adapter trained in stages (``--init-adapter``): what each earlier stage did, and the total."""
+    stages = log.get("previous_stages") or []
+    if not stages:
+        return []
+    lines = [f"- Trained in {len(stages) + 1} stages; the figures above are the last one's, which continued the adapter "
+             f"of the stage before on new prompts. Earlier:"]
+    for i, stage in enumerate(stages, 1):
+        cfg = stage.get("config") or {}
+        lines.append(f"  - stage {i}: {stage.get('train_examples')} examples from "
+                     f"{', '.join(Path(p).name for p in cfg.get('data', []))}, lr {cfg.get('lr')}, "
+                     f"{(stage.get('wall_time_s') or 0) / 60:.1f} min, {stage.get('tokens_per_s')} tokens/s, "
+                     f"validation loss {_round(stage.get('final_val_loss'))}.")
+    total = sum(s.get("wall_time_s") or 0 for s in stages) + log["wall_time_s"]
+    examples = sum(s.get("examples_seen") or 0 for s in stages) + log["examples_seen"]
+    lines.append(f"- All stages: **{total / 60:.1f} min** of CPU training, {examples:,} examples seen.")
+    return lines
+
+
+def _relative(path: str | None) -> str | None:
+    """A path under the repository as the README writes it (data/adapter-v3), others as they are."""
+    if not path:
+        return path
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def _reproduce(log: dict, context_args: str | None) -> list[str]:
+    """The contextualize and train commands of every stage, oldest first."""
+    stages = [*(log.get("previous_stages") or []), log]
+    lines: list[str] = []
+    for i, stage in enumerate(stages):
+        cfg = dict(stage["config"])
+        cfg["out"] = _relative(cfg.get("out"))
+        if i > 0:  # continues what the stage before wrote, wherever that adapter was copied to later
+            cfg["init_adapter"] = _relative(stages[i - 1]["config"].get("out"))
+        last = i == len(stages) - 1
+        args = (context_args if last and context_args else CONTEXT_MIX)
+        if len(stages) > 1:
+            lines.append(f"# stage {i + 1}")
+        lines += [f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
+                  f"    --n 1600 {args}",
+                  f"python -m training.contextualize --data data/training_data_val.jsonl --out "
+                  f"{cfg.get('val_data') or 'data/val.jsonl'} --n 40 \\",
+                  f"    {CONTEXT_MIX}",
+                  "gemsql train " + " ".join(_train_args(cfg))]
+    return lines
+
+
+def render(adapter: Path, reports: list[Path], curve: Path | None = None, context_args: str | None = None) -> str:
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
@@ -113,18 +166,14 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None) -> str
         f"**{log['tokens_per_s']} tokens/s**, {log['seconds_per_step']} s/step. Final training loss "
         f"{_round(log['final_train_loss'])}, validation loss {_round(log['final_val_loss'])} (by step: "
         + ", ".join(f"{v['step']}: {v['eval_loss']:.3f}" for v in log.get("val_loss", [])) + ").",
+        *_stage_lines(log),
         f"- Versions: " + ", ".join(f"{k} {v}" for k, v in log["versions"].items()) + ".",
         "",
         "Reproduce (from the repository root, after `make install`):",
         "",
         "```bash",
         "python -m training.generator --out data/training_data.jsonl",
-        f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
-        f"    --n 1600 {CONTEXT_MIX}",
-        f"python -m training.contextualize --data data/training_data_val.jsonl --out {cfg.get('val_data') or 'data/val.jsonl'} "
-        "--n 40 \\",
-        f"    {CONTEXT_MIX}",
-        "gemsql train " + " ".join(_train_args(cfg)),
+        *_reproduce(log, context_args),
         "```",
         "",
         "## Evaluation",
@@ -154,7 +203,10 @@ def _train_args(cfg: dict) -> list[str]:
              f"--lora-r {cfg['lora_r']} --lora-alpha {cfg['lora_alpha']} --lr {cfg['lr']}",
              f"--batch-size {cfg['batch_size']} --grad-accum {cfg['grad_accum']} --max-length {cfg['max_length']}",
              f"--epochs {cfg['epochs']:g}" if cfg.get("max_steps", -1) <= 0 else f"--max-steps {cfg['max_steps']}",
-             f"--limit {cfg['limit']}" if cfg.get("limit") else ""]
+             f"--limit {cfg['limit']}" if cfg.get("limit") else "",
+             f"--init-adapter {cfg['init_adapter']}" if cfg.get("init_adapter") else "",
+             "--group-by-length" if cfg.get("group_by_length") else "",
+             f"--out {cfg['out']}" if cfg.get("out") else ""]
     return [a for a in args if a]
 
 
@@ -163,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", type=Path, required=True)
     parser.add_argument("--report", type=Path, action="append", default=[], help="an evaluation report folder")
     parser.add_argument("--curve", type=Path, help="curve.json from training.curve")
+    parser.add_argument("--context-args", help=f"training.contextualize's options for the (last stage's) training "
+                                               f"prompts, if not '{CONTEXT_MIX}'")
     args = parser.parse_args(argv)
-    card = render(args.adapter, args.report, args.curve)
+    card = render(args.adapter, args.report, args.curve, args.context_args)
     (args.adapter / "README.md").write_text(card, encoding="utf-8")
     print(f"wrote {args.adapter / 'README.md'}")
     return 0

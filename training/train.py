@@ -476,6 +476,22 @@ def _loss_history(log_history: list[dict]) -> tuple[list[dict], list[dict], dict
     return train, val, summary
 
 
+STAGE_KEYS = ("config", "train_examples", "examples_seen", "tokens_seen", "wall_time_s", "tokens_per_s", "global_step",
+              "final_train_loss", "final_val_loss", "val_loss", "finished_at")
+
+
+def _previous_stages(init_adapter: str | None) -> list[dict]:
+    """The runs that made ``init_adapter`` (from its training_log.json), oldest first: an adapter trained in
+    stages carries the whole recipe and the total training time in its own log."""
+    if not init_adapter:
+        return []
+    log_file = Path(init_adapter).expanduser() / TRAINING_LOG
+    if not log_file.is_file():
+        return [{"config": {"out": str(init_adapter)}, "note": "no training_log.json: its training is unknown"}]
+    earlier = json.loads(log_file.read_text())
+    return [*earlier.get("previous_stages", []), {k: earlier.get(k) for k in STAGE_KEYS}]
+
+
 @dataclass
 class TrainRun:
     """What ``run_training`` leaves behind: the adapter folder, the trainer (model in memory) and the log."""
@@ -658,6 +674,7 @@ def run_training(config: TrainConfig) -> TrainRun:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                      "peft": peft.__version__, "python": platform.python_version()},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "previous_stages": _previous_stages(config.init_adapter),
     }
     (out / TRAINING_LOG).write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
     if hasattr(trainer, "end"):  # transformers >= 5.18: finish trackers
