@@ -1,7 +1,7 @@
 """Where an answer's time goes, per question of the sales dev set, for each engine.
 
     python benchmarks/latency.py [--engine finetuned --engine ensemble] [--backend llamacpp --backend transformers]
-                                 [--adapter DIR] [--limit N] [--out benchmarks/results/latency.json]
+                                 [--adapter DIR] [--draft 0 --draft 3] [--limit N] [--out benchmarks/results/latency.json]
 
 For every question: the seconds spent in each graph node (intent, entities, retrieval, generation,
 validation, execution, chart, answer), and inside generation the prompt and new token counts and the
@@ -67,20 +67,33 @@ def run_questions(questions: list[str], engine: str, db: str | None, backend: st
     return rows
 
 
-def cold_start(question: str, engine: str, db: str | None, backend: str, adapter: str | None) -> dict:
-    """A new `gemsql ask` process to its first answer (the converted model and knowledge base already cached)."""
+def cold_start(question: str, engine: str, db: str | None, backend: str, adapter: str | None) -> list[dict]:
+    """A new `gemsql ask` process to its first answer (the converted model and knowledge base already cached):
+    once with no saved prompt state for the llama.cpp model (the first run on a database), then as usual."""
     cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, "--backend", backend]
     if adapter:
         cmd += ["--adapter", adapter]
     if db:
         cmd += ["--db", db]
-    started = time.perf_counter()
-    done = subprocess.run([*cmd, question], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    seconds = time.perf_counter() - started
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
-    return {"engine": engine, "backend": backend, "seconds": round(seconds, 2), "ok": not answer.get("error"),
-            "peak_rss_mb_children": round(child_rss)}
+    runs = []
+    for saved_state in (False, True):
+        if not saved_state and backend != "transformers":
+            from tools.gguf_export import export_gguf
+            from tools.llama_llm import state_dir
+
+            for file in state_dir(str(export_gguf(adapter=adapter, progress=False))).glob("*.npz"):
+                file.unlink()
+        started = time.perf_counter()
+        done = subprocess.run([*cmd, question], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        seconds = time.perf_counter() - started
+        child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}
+        runs.append({"engine": engine, "backend": backend, "saved_prompt_state": saved_state,
+                     "seconds": round(seconds, 2), "answered": bool(answer.get("sql")), "error": answer.get("error"),
+                     "peak_rss_mb_children": round(child_rss)})
+        if backend == "transformers":
+            break
+    return runs
 
 
 def llama_cpp_reference(prompts: list[str], new_tokens: list[int], adapter: str | None) -> dict | None:
@@ -147,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                     "runs": {}, "cold_start": [], "per_question": []}
     for engine in engines:
         for backend in (backends if engine != "template" else ["auto"]):
-            for draft in (args.draft or [None]):
+            for draft in (args.draft or [None]) if backend != "transformers" else [None]:
                 rows = run_questions(questions, engine, args.db, backend, args.adapter, draft)
                 report["runs"][rows[0]["run"]] = summarise(rows)
                 report["per_question"] += rows
             if not args.no_cold:
-                report["cold_start"].append(cold_start(questions[0], engine, args.db, backend, args.adapter))
+                report["cold_start"] += cold_start(questions[0], engine, args.db, backend, args.adapter)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     model_rows = [r for r in report["per_question"] if r["llm"]]
@@ -193,7 +206,9 @@ def _print(report: dict) -> None:
               f"{f(s.get('prefill_s_median'))} {f(s.get('decode_s_median'))}  "
               + " ".join(f(s["node_median_s"][n]) for n in NODES))
     for c in report["cold_start"]:
-        print(f"cold start {c['engine']}/{c['backend']}: {c['seconds']} s to the first answer (ok={c['ok']})")
+        state = "with" if c["saved_prompt_state"] else "without"
+        print(f"cold start {c['engine']}/{c['backend']}, {state} a saved prompt state: {c['seconds']} s to the first "
+              f"answer (SQL written: {c['answered']})")
     ref = report.get("llama_cpp_reference")
     if ref:
         print(f"llama.cpp reference ({ref['model']}): p50 {ref['p50_s']} s, p95 {ref['p95_s']} s over {ref['n']} prompts")

@@ -74,6 +74,14 @@ def curve_rows(curve_file: Path) -> list[str]:
     return rows
 
 
+def _layers(log: dict, cfg: dict) -> str:
+    """The decoder layers with LoRA, as trained (an --init-adapter run takes its adapter's, not its options')."""
+    layers = log.get("lora_layers")
+    if layers and cfg.get("lora_layers"):
+        return f"{cfg['lora_layers']} ({', '.join(map(str, layers))})"
+    return ", ".join(map(str, layers)) if layers else (cfg.get("lora_layers") or "all")
+
+
 def _stage_lines(log: dict) -> list[str]:
     """For an adapter trained in stages (``--init-adapter``): what each earlier stage did, and the total."""
     stages = log.get("previous_stages") or []
@@ -156,7 +164,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None, contex
         "databases of other domains (library, HR, logistics), every gold SQL executed; and the " + SPIDER_CREDIT,
         "- Never trained on: `../shared/eval/` (sales dev, Spider dev) and the clinic second-domain set.",
         f"- LoRA: r={cfg['lora_r']}, alpha={cfg['lora_alpha']}, dropout={cfg['lora_dropout']}, modules "
-        f"{', '.join(cfg['target_modules'])}, layers {cfg['lora_layers'] or 'all'} "
+        f"{', '.join(cfg['target_modules'])}, layers {_layers(log, cfg)} "
         f"({log['trainable_params']:,} trainable of {log['total_params']:,} parameters).",
         f"- Optimiser: AdamW, lr {cfg['lr']}, linear decay after 3% warm-up, batch {cfg['batch_size']} x "
         f"{cfg['grad_accum']} accumulation, {log['global_step']} steps, {log['epoch']:.2f} epoch(s), seed {cfg['seed']}.",
