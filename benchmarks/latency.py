@@ -206,9 +206,10 @@ def _print(report: dict) -> None:
               f"{f(s.get('prefill_s_median'))} {f(s.get('decode_s_median'))}  "
               + " ".join(f(s["node_median_s"][n]) for n in NODES))
     for c in report["cold_start"]:
-        state = "with" if c["saved_prompt_state"] else "without"
-        print(f"cold start {c['engine']}/{c['backend']}, {state} a saved prompt state: {c['seconds']} s to the first "
-              f"answer (SQL written: {c['answered']})")
+        state = "" if c["backend"] == "transformers" else (
+            ", with a saved prompt state" if c["saved_prompt_state"] else ", without a saved prompt state")
+        print(f"cold start {c['engine']}/{c['backend']}{state}: {c['seconds']} s to the first answer "
+              f"(SQL written: {c['answered']})")
     ref = report.get("llama_cpp_reference")
     if ref:
         print(f"llama.cpp reference ({ref['model']}): p50 {ref['p50_s']} s, p95 {ref['p95_s']} s over {ref['n']} prompts")
