@@ -111,6 +111,11 @@ def state_dir(gguf_path: str) -> Path:
     return Path(gguf_path).with_suffix(".kv")
 
 
+def _saved_states(folder: Path) -> list[Path]:
+    """The complete state files (another process's half-written .tmp files start with a dot)."""
+    return sorted(f for f in folder.glob("*.npz") if not f.name.startswith("."))
+
+
 def restore_prompt_state(loaded: _Loaded, prompt: Sequence[int]) -> int:
     """Fill an empty KV cache from the saved state that shares the longest prefix with ``prompt``.
 
@@ -122,7 +127,7 @@ def restore_prompt_state(loaded: _Loaded, prompt: Sequence[int]) -> int:
 
     llama = loaded.llama
     best, best_shared = None, 0
-    for file in sorted(state_dir(loaded.path).glob("*.npz")):
+    for file in _saved_states(state_dir(loaded.path)):
         try:
             with np.load(file) as saved:
                 shared = llama.longest_token_prefix(saved["tokens"].tolist(), prompt)
@@ -173,7 +178,7 @@ def save_prompt_state(loaded: _Loaded) -> None:
         os.replace(tmp, target)  # a reader never sees half a file
     finally:
         tmp.unlink(missing_ok=True)
-    for old in sorted(folder.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)[PROMPT_STATES:]:
+    for old in sorted(_saved_states(folder), key=lambda f: f.stat().st_mtime, reverse=True)[PROMPT_STATES:]:
         old.unlink(missing_ok=True)
 
 
