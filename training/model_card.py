@@ -63,12 +63,19 @@ def evaluation_rows(reports: list[Path]) -> list[str]:
     return rows + ["", "Commands:", *commands]
 
 
-def curve_rows(curve_file: Path) -> list[str]:
-    points = json.loads(curve_file.read_text())
-    rows = [f"Measured with `{points['command']}`.", "",
+def curve_rows(curve_files: list[Path]) -> list[str]:
+    """One table over every curve file (one per training stage), in training-time order."""
+    curves = [json.loads(f.read_text()) for f in curve_files if f.is_file()]
+    seen, merged = set(), []
+    for point in sorted((p for c in curves for p in c["points"]), key=lambda p: p["minutes"]):
+        key = round(point["minutes"], 1)  # a stage's start is the stage before's end, measured again
+        if key not in seen:
+            seen.add(key)
+            merged.append(point)
+    rows = ["Measured with " + "; ".join(f"`{c['command']}`" for c in curves) + ".", "",
             "| stage | step | examples seen (all stages) | training time (all stages) | execution accuracy | execution rate |",
             "|---:|---:|---:|---:|---:|---:|"]
-    for p in points["points"]:
+    for p in merged:
         rows.append(f"| {p.get('stage', 1)} | {p['step']} | {p['examples']} | {p['minutes']:.1f} min | "
                     f"{_pct(p['execution_accuracy'])} | {_pct(p['execution_rate'])} |")
     return rows
@@ -134,7 +141,8 @@ def _reproduce(log: dict, context_args: str | None) -> list[str]:
     return lines
 
 
-def render(adapter: Path, reports: list[Path], curve: Path | None = None, context_args: str | None = None) -> str:
+def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None = None,
+           context_args: str | None = None) -> str:
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
@@ -192,8 +200,9 @@ def render(adapter: Path, reports: list[Path], curve: Path | None = None, contex
         "",
         *evaluation_rows(reports),
     ]
-    if curve is not None and curve.is_file():
-        lines += ["", "## Accuracy along the training run", "", *curve_rows(curve)]
+    curves = [curve] if isinstance(curve, Path) else list(curve or [])
+    if any(c.is_file() for c in curves):
+        lines += ["", "## Accuracy along the training run", "", *curve_rows(curves)]
     lines += ["", "## Limits", "",
               "A 270M-parameter model trained for about an hour of CPU time: read its accuracy in the table above, "
               "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
@@ -222,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the adapter's README.md (model card) from its measurements.")
     parser.add_argument("--adapter", type=Path, required=True)
     parser.add_argument("--report", type=Path, action="append", default=[], help="an evaluation report folder")
-    parser.add_argument("--curve", type=Path, help="curve.json from training.curve")
+    parser.add_argument("--curve", type=Path, action="append", default=[],
+                        help="curve.json from training.curve (repeatable: one per training stage)")
     parser.add_argument("--context-args", help=f"training.contextualize's options for the (last stage's) training "
                                                f"prompts, if not '{CONTEXT_MIX}'")
     args = parser.parse_args(argv)
