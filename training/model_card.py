@@ -66,12 +66,10 @@ def evaluation_rows(reports: list[Path]) -> list[str]:
 def curve_rows(curve_files: list[Path]) -> list[str]:
     """One table over every curve file (one per training stage), in training-time order."""
     curves = [json.loads(f.read_text()) for f in curve_files if f.is_file()]
-    seen, merged = set(), []
-    for point in sorted((p for c in curves for p in c["points"]), key=lambda p: p["minutes"]):
-        key = round(point["minutes"], 1)  # a stage's start is the stage before's end, measured again
-        if key not in seen:
-            seen.add(key)
-            merged.append(point)
+    points = [p for c in curves for p in c["points"]]
+    if len(curves) > 1:  # a stage's step 0 is the stage before's final adapter, already in the table
+        points = [p for p in points if p["step"] != 0 or p.get("stage", 1) == min(q.get("stage", 1) for q in points)]
+    merged = sorted(points, key=lambda p: (p["minutes"], p["examples"]))
     rows = ["Measured with " + "; ".join(f"`{c['command']}`" for c in curves) + ".", "",
             "| stage | step | examples seen (all stages) | training time (all stages) | execution accuracy | execution rate |",
             "|---:|---:|---:|---:|---:|---:|"]
