@@ -15,7 +15,7 @@ DEFAULT_MODEL = "gemma3-270m"
 # Where the shipped LoRA adapter lives once the fine-tuning issue has trained it.
 DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "training" / "adapters" / "gemsql-270m"
 # The adapter becomes the default only once it beats what the default engine does without it. The shipped
-# adapter (two CPU stages, 71 min, ~1,360 examples; see its model card) answers 36% of the sales dev set with RAG,
+# adapter (three CPU stages, 96 min, ~2,000 examples; see its model card) answers 36% of the sales dev set with RAG,
 # and the ensemble with it 56%, where the ensemble with the untuned model (which fails fast, so the templates
 # answer) scores 84.6% and the templates alone 92%. Ask for it with --adapter training/adapters/gemsql-270m.
 USE_SHIPPED_ADAPTER_BY_DEFAULT = False

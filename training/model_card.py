@@ -117,17 +117,22 @@ def _relative(path: str | None) -> str | None:
         return path
 
 
-def _reproduce(log: dict, context_args: str | None) -> list[str]:
-    """The contextualize and train commands of every stage, oldest first."""
+def _reproduce(log: dict, context_args: str | list[str] | None) -> list[str]:
+    """The contextualize and train commands of every stage, oldest first.
+
+    ``context_args``: training.contextualize's options of the last stages (one string each, oldest first);
+    the stages before them used CONTEXT_MIX.
+    """
     stages = [*(log.get("previous_stages") or []), log]
+    given = [context_args] if isinstance(context_args, str) else list(context_args or [])
+    per_stage = [CONTEXT_MIX] * (len(stages) - len(given)) + given[-len(stages):]
     lines: list[str] = []
     for i, stage in enumerate(stages):
         cfg = dict(stage["config"])
         cfg["out"] = _relative(cfg.get("out"))
         if i > 0:  # continues what the stage before wrote, wherever that adapter was copied to later
             cfg["init_adapter"] = _relative(stages[i - 1]["config"].get("out"))
-        last = i == len(stages) - 1
-        args = (context_args if last and context_args else CONTEXT_MIX)
+        args = per_stage[i]
         if len(stages) > 1:
             lines.append(f"# stage {i + 1}")
         lines += [f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
@@ -140,7 +145,7 @@ def _reproduce(log: dict, context_args: str | None) -> list[str]:
 
 
 def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None = None,
-           context_args: str | None = None) -> str:
+           context_args: str | list[str] | None = None) -> str:
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
@@ -231,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, action="append", default=[], help="an evaluation report folder")
     parser.add_argument("--curve", type=Path, action="append", default=[],
                         help="curve.json from training.curve (repeatable: one per training stage)")
-    parser.add_argument("--context-args", help=f"training.contextualize's options for the (last stage's) training "
-                                               f"prompts, if not '{CONTEXT_MIX}'")
+    parser.add_argument("--context-args", action="append", default=[],
+                        help=f"training.contextualize's options for a stage's training prompts, if not '{CONTEXT_MIX}' "
+                             "(repeatable: the last stages, oldest first)")
     args = parser.parse_args(argv)
     card = render(args.adapter, args.report, args.curve, args.context_args)
     (args.adapter / "README.md").write_text(card, encoding="utf-8")
