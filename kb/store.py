@@ -499,6 +499,7 @@ _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "single": 1}
 _STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+_POSITIONAL = re.compile(r"\b(group|order)\s+by\s+\d+(\s*(asc|desc))?(\s*,\s*\d+(\s*(asc|desc))?)*", re.IGNORECASE)
 
 
 def unasked_constants(question: str, sql: str) -> list[str]:
@@ -525,8 +526,7 @@ def unasked_constants(question: str, sql: str) -> list[str]:
         parts = re.findall(r"[a-z0-9]+", literal.lower().strip("%"))
         if parts and not all(p in words or p.rstrip("s") in words or p + "s" in words for p in parts):
             unasked.append(literal)
-    positional = re.compile(r"\b(group|order)\s+by\s+\d+(\s*(asc|desc))?(\s*,\s*\d+(\s*(asc|desc))?)*", re.IGNORECASE)
-    for number in _NUMBER.findall(positional.sub(" ", _STRING_LITERAL.sub("''", sql))):
+    for number in _NUMBER.findall(_POSITIONAL.sub(" ", _STRING_LITERAL.sub("''", sql))):
         if float(number) not in (0.0, 1.0) and float(number) not in numbers:
             unasked.append(number)
     return unasked
