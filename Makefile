@@ -9,7 +9,10 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # llama-cpp-python compiles llama.cpp: only the library the backend loads, on every core.
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+# For AVX2/FMA/F16C explicitly rather than -march=native: on Xeons with AMX a native build adds ggml's AMX
+# weight buffers, which crash (SIGSEGV) on the first forward pass inside these VMs; AVX2 runs everywhere here.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 # torch is pinned to the local CPU wheel through constraints.txt; a loose torch pulls a CUDA build.
 $(STAMP): pyproject.toml constraints.txt

@@ -150,6 +150,8 @@ def _markdown(result: EvalResult, charts: list[str]) -> str:
         described = f"engine={config.engine}, use_rag={config.use_rag}"
         if config.engine != "template":
             described += f", model={config.model or 'gemma3-270m'}, adapter={config.adapter or 'none'}"
+            if getattr(config, "constrain_to_schema", None) is not None:
+                described += f", constrain_to_schema={config.constrain_to_schema}"
         status = f" — **missing**: {config.missing}" if config.missing else ""
         note = f" ({config.note})" if config.note else ""
         lines.append(f"- `{config.name}`: {described}{note}{status}")

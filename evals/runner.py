@@ -92,6 +92,8 @@ class Config:
     missing: str | None = None
     note: str | None = None
     backend: str = "auto"
+    constrain_to_schema: bool | None = None
+    """Schema-constrained decoding; None: the Context default."""
 
     @property
     def uses_model(self) -> bool:
@@ -100,8 +102,9 @@ class Config:
     def context(self, db_path: str):
         from graph.context import DEFAULT_MODEL, Context
 
-        return Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
-                       adapter=self.adapter or "none", use_rag=self.use_rag, backend=self.backend)  # type: ignore[arg-type]
+        ctx = Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
+                      adapter=self.adapter or "none", use_rag=self.use_rag, backend=self.backend)  # type: ignore[arg-type]
+        return ctx if self.constrain_to_schema is None else ctx.with_overrides({"constrain_to_schema": self.constrain_to_schema})
 
 
 def _adapter_problem(path: Path) -> str | None:
@@ -113,7 +116,8 @@ def _adapter_problem(path: Path) -> str | None:
 
 
 def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None = None,
-                    model: str | None = None, no_rag: bool = False, backend: str = "auto") -> list[Config]:
+                    model: str | None = None, no_rag: bool = False, backend: str = "auto",
+                    constrain_to_schema: bool | None = None) -> list[Config]:
     """The configurations named, in order, duplicates dropped; ValueError for an unknown name.
 
     ``adapter`` replaces the shipped adapter directory for the adapter configurations; ``no_rag``
@@ -134,7 +138,8 @@ def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None =
         if no_rag and use_rag and name.endswith("+rag"):
             continue
         config = Config(name=name, engine=engine, use_rag=use_rag and not no_rag,
-                        model=model if engine != "template" else None, backend=backend)
+                        model=model if engine != "template" else None, backend=backend,
+                        constrain_to_schema=constrain_to_schema if engine != "template" else None)
         if policy == "required" or (policy == "if_present" and explicit):
             problem = _adapter_problem(adapter_dir)
             config.adapter = str(adapter_dir)  # shown with the reason when it is missing

@@ -61,6 +61,9 @@ def register(app: typer.Typer) -> None:
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter directory for the fine-tuned configurations."),
         model: Optional[str] = typer.Option(None, "--model", help="Base model for the model configurations."),
         backend: str = typer.Option("auto", "--backend", help="What runs the model: auto, llamacpp or transformers."),
+        constrain: Optional[bool] = typer.Option(None, "--constrain/--no-constrain",
+                                                 help="Schema-constrained decoding for the model configurations "
+                                                      "(default: the engine's default)."),
         no_semantic: bool = typer.Option(False, "--no-semantic",
                                          help="Skip the SQL-embedding similarity (saves loading the embedding model)."),
     ) -> None:
@@ -86,7 +89,7 @@ def register(app: typer.Typer) -> None:
             loaded = load_cases(cases_path)
             chosen = select_cases(loaded, every, limit)
             configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
-                                      backend=backend)
+                                      backend=backend, constrain_to_schema=constrain)
         except (CasesError, ValueError) as exc:
             _fail(str(exc))
         if not configs:

@@ -69,6 +69,11 @@ class Context:
         default="2GB",
         metadata={"description": "DuckDB memory limit for executing a query (the executing process is capped too)."},
     )
+    constrain_to_schema: bool = field(
+        default=False,
+        metadata={"description": "Schema-constrained decoding: where the model's next token would name a table or "
+                                 "column the database does not have, it takes the most likely one that exists."},
+    )
     max_new_tokens: int = field(
         default=160,
         metadata={"description": "Most tokens the model may generate for one SQL statement."},

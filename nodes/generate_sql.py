@@ -63,8 +63,13 @@ def _with_model(state: State, ctx: Context) -> str:
     from tools.prompts import extract_sql
 
     prompt = model_prompt(state)
+    extra = {}
+    if ctx.constrain_to_schema:
+        from tools.schema_constraint import SchemaConstraint
+
+        extra["constraint"] = SchemaConstraint.for_schema(load_schema(state.db))
     try:
-        raw = model_llm(ctx).invoke(prompt)
+        raw = model_llm(ctx).invoke(prompt, **extra)
     except ModelUnavailable as exc:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
     sql = extract_sql(raw)

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from langchain_core.callbacks.manager import CallbackManagerForLLMRun
@@ -36,6 +36,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from tools.model_store import DEFAULT_MODEL, END_OF_TURN, ModelUnavailable
 from tools.prompts import STOP_SEQUENCES, find_stop, not_a_query
+from tools.schema_constraint import SchemaConstraint, constrained_argmax
 
 log = logging.getLogger("gemsql")
 
@@ -222,28 +223,32 @@ def prompt_lookup(tokens: Sequence[int], max_draft: int, ngram: int = LOOKUP_NGR
 
 
 def greedy_tokens(llama: Any, prompt: Sequence[int], draft_tokens: int = DRAFT_TOKENS,
-                  stats: dict[str, Any] | None = None) -> Iterator[int]:
+                  stats: dict[str, Any] | None = None, constraint: SchemaConstraint | None = None) -> Iterator[int]:
     """Yield the greedy continuation of ``prompt`` token by token, verifying prompt-lookup drafts in batches.
 
     The KV cache keeps what it already holds of ``prompt`` (the longest common prefix with the last call)
     and, when the caller stops early, the tokens evaluated so far; both are reused by the next call. The
     caller decides when to stop; ``stats`` receives the prefill time, the cached prompt tokens and the
-    number of forward passes.
+    number of forward passes. With a ``constraint``, each position takes the most likely token it allows
+    (tools.schema_constraint), and a draft token is kept only where it is that choice.
     """
     n_vocab = llama.n_vocab()
     ctx, batch = llama._ctx, llama._batch
+    piece = _piece_reader(llama)
     cached = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], prompt)
     keep = min(cached, len(prompt) - 1)  # the last prompt token is evaluated again for its logits
     started = time.perf_counter()
     llama.n_tokens = keep
     llama.eval(prompt[keep:])  # drops the cache past `keep`, then decodes in n_batch chunks, logits for the last
-    nxt = int(np.argmax(np.ctypeslib.as_array(ctx.get_logits_ith(-1), shape=(n_vocab,))))
+    text = ""
+    nxt = constrained_argmax(np.ctypeslib.as_array(ctx.get_logits_ith(-1), shape=(n_vocab,)), text, piece, constraint)
     passes = 1
     if stats is not None:
         stats.update(cached_prompt_tokens=cached, prefill_seconds=time.perf_counter() - started, passes=passes)
     seen = list(prompt)
     while True:
         seen.append(nxt)
+        text += piece(nxt)
         yield nxt
         room = llama._n_ctx - llama.n_tokens - 1
         draft = prompt_lookup(seen, min(draft_tokens, room)) if draft_tokens > 0 else []
@@ -255,9 +260,12 @@ def greedy_tokens(llama: Any, prompt: Sequence[int], draft_tokens: int = DRAFT_T
         ctx.decode(batch)
         passes += 1
         rows = np.ctypeslib.as_array(ctx.get_logits(), shape=(len(run), n_vocab))
-        predicted = rows.argmax(axis=1)
-        accepted = 0
-        while accepted < len(draft) and predicted[accepted] == draft[accepted]:
+        accepted, drafted = 0, text
+        while True:
+            choice = constrained_argmax(rows[accepted], drafted, piece, constraint)
+            if accepted == len(draft) or choice != draft[accepted]:
+                break
+            drafted += piece(choice)
             accepted += 1
         llama.input_ids[n_past:n_past + 1 + accepted] = run[: 1 + accepted]
         llama.n_tokens = n_past + 1 + accepted
@@ -267,8 +275,22 @@ def greedy_tokens(llama: Any, prompt: Sequence[int], draft_tokens: int = DRAFT_T
             stats["passes"] = passes
         for token in draft[:accepted]:
             seen.append(token)
+            text += piece(token)
             yield token
-        nxt = int(predicted[accepted])
+        nxt = choice
+
+
+def _piece_reader(llama: Any) -> Callable[[int], str]:
+    """The text one token adds ('' for special tokens), memoised per model: asked for every candidate."""
+    cache = llama.__dict__.setdefault("_gemsql_pieces", {})
+
+    def piece(token: int) -> str:
+        text = cache.get(token)
+        if text is None:
+            text = cache[token] = llama.detokenize([token], special=False).decode("utf-8", errors="ignore")
+        return text
+
+    return piece
 
 
 class LlamaCppSQLLLM(LLM):
@@ -287,9 +309,9 @@ class LlamaCppSQLLLM(LLM):
     """CPU threads; 0: one per core this process may use."""
     stop_when_not_sql: bool = True
     draft_tokens: int = DRAFT_TOKENS
+    """Prompt-lookup tokens verified per forward pass; 0: one token per pass (plain greedy)."""
     keep_prompt_states: bool = True
     """Restore the KV cache of an earlier process's prompt on this model (and save one for the next)."""
-    """Prompt-lookup tokens verified per forward pass; 0: one token per pass (plain greedy)."""
 
     _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -338,7 +360,7 @@ class LlamaCppSQLLLM(LLM):
             text = ""
             if llama.n_tokens == 0 and self.keep_prompt_states:
                 restore_prompt_state(loaded, tokens)
-            stream = greedy_tokens(llama, tokens, self.draft_tokens, stats)
+            stream = greedy_tokens(llama, tokens, self.draft_tokens, stats, kwargs.get("constraint"))
             for token in stream:
                 new.append(token)
                 if token in loaded.stop_ids:

@@ -10,10 +10,11 @@ import torch
 from langchain_core.callbacks.manager import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
 from pydantic import ConfigDict, PrivateAttr
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from tools.model_store import DEFAULT_MODEL, greedy_generation_config, load_model, stop_token_ids
 from tools.prompts import STOP_SEQUENCES, find_stop, not_a_query
+from tools.schema_constraint import SchemaConstraint, constrained_argmax
 
 
 class StopOnText(StoppingCriteria):
@@ -54,6 +55,47 @@ class StopWhenNotSQL(StoppingCriteria):
         done = [not_a_query(self.tokenizer.decode(row[self.prompt_length:], skip_special_tokens=True))
                 for row in input_ids]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class SchemaConstrained(LogitsProcessor):
+    """Schema-constrained greedy decoding (tools.schema_constraint), as the llama.cpp backend applies it.
+
+    Where the greedy token would name something the database does not have, the most likely token the
+    constraint allows is raised above it, so greedy decoding takes it.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_length: int, constraint: SchemaConstraint) -> None:
+        self.prompt_length = prompt_length
+        self.constraint = constraint
+        self.piece = token_piece_reader(tokenizer)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row in range(scores.shape[0]):
+            text = "".join(self.piece(t) for t in input_ids[row, self.prompt_length:].tolist())
+            logits = scores[row].detach().float().cpu().numpy()
+            chosen = constrained_argmax(logits, text, self.piece, self.constraint)
+            if chosen != int(logits.argmax()):
+                scores[row, chosen] = scores[row].max() + 1.0
+        return scores
+
+
+def token_piece_reader(tokenizer: Any):
+    """The text one token adds to the continuation ('' for special tokens), memoised per tokenizer.
+
+    Decoded through the tokenizer's own decoder one token at a time, so that a leading space (SentencePiece's
+    '\u2581', byte-level BPE's '\u0120') is kept rather than stripped as at the start of a text.
+    """
+    special = set(tokenizer.all_special_ids)
+    cache: dict[int, str] = {}
+
+    def piece(token: int) -> str:
+        text = cache.get(token)
+        if text is None:
+            raw = tokenizer.convert_ids_to_tokens(token)
+            text = cache[token] = "" if token in special or raw is None else tokenizer.convert_tokens_to_string([raw])
+        return text
+
+    return piece
 
 
 class GemmaSQLLLM(LLM):
@@ -117,7 +159,10 @@ class GemmaSQLLLM(LLM):
             criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
         started = time.perf_counter()
         with torch.inference_mode():
-            output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria)
+            constraint = kwargs.get("constraint")
+            processors = LogitsProcessorList([SchemaConstrained(tokenizer, prompt_length, constraint)] if constraint else [])
+            output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria,
+                                    logits_processor=processors)
         seconds = time.perf_counter() - started
 
         new_ids = output[0, prompt_length:].tolist()
