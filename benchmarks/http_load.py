@@ -117,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60.0, help="Seconds of load per engine.")
-    parser.add_argument("--engine", action="append", choices=("template", "finetuned", "ensemble"))
+    parser.add_argument("--engine", action="append", choices=("template", "finetuned", "ensemble", "hybrid"))
     parser.add_argument("--url", help="A running server (default: start one).")
     parser.add_argument("--pid", type=int, help="The running server's process id, for its RSS.")
     parser.add_argument("--db", type=Path, help="DuckDB file for the server it starts.")

@@ -139,7 +139,7 @@ def _markdown(result: EvalResult, charts: list[str]) -> str:
         "predicted and gold SQL (0 without SQL). Exact Match: same SQL after canonical formatting. "
         "Latency: per question through the whole graph, a warm-up question per configuration and "
         "database excluded. Retries: mean model retries after an error; Fallbacks: ensemble answers "
-        "written by the template engine.",
+        "written by the template engine, hybrid answers written by the model.",
         "",
         "## Results",
         "",

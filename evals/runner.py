@@ -11,6 +11,7 @@ name               engine      adapter                                    use_ra
 ``finetuned``      finetuned   required (``--adapter`` or the shipped)    False
 ``finetuned+rag``  finetuned   required                                   True
 ``ensemble``       ensemble    the shipped one if present, else none      True
+``hybrid``         hybrid      the shipped one if present, else none      True
 =================  ==========  =========================================  =======
 
 A configuration whose requirement is missing (no adapter directory, a model that cannot be loaded) is
@@ -61,9 +62,12 @@ CONFIG_SPECS: dict[str, tuple[str, str, bool]] = {
     "finetuned": ("finetuned", "required", False),
     "finetuned+rag": ("finetuned", "required", True),
     "ensemble": ("ensemble", "if_present", True),
+    "hybrid": ("hybrid", "if_present", True),
 }
 CONFIG_NAMES: tuple[str, ...] = tuple(CONFIG_SPECS)
 DEFAULT_CONFIGS: tuple[str, ...] = ("template", "base", "ensemble")
+FIRST_ENGINE = {"ensemble": "finetuned", "hybrid": "template"}
+"""Who answers first in a configuration of two engines; an answer by the other one is a fallback."""
 
 HARDNESS_ORDER = ("easy", "medium", "hard", "extra")
 # A database holding these tables is the sales schema gemsql is built on; any other schema is novel.
@@ -97,7 +101,7 @@ class Config:
 
     @property
     def uses_model(self) -> bool:
-        return self.engine in ("finetuned", "ensemble")
+        return self.engine in ("finetuned", "ensemble", "hybrid")
 
     def context(self, db_path: str):
         from graph.context import DEFAULT_MODEL, Context
@@ -310,7 +314,7 @@ def aggregate(records: list[dict[str, Any]], config: Config) -> dict[str, Any]:
         "exact_match": _mean([float(bool(r["exact_match"])) for r in records]),
         "semantic_match": _mean(semantic) if semantic and len(semantic) == n else None,
         "retries_mean": _mean([r["retries"] for r in records]) if config.uses_model else None,
-        "fallback_rate": _mean([float(bool(r["fallback"])) for r in records]) if config.engine == "ensemble" else None,
+        "fallback_rate": _mean([float(bool(r["fallback"])) for r in records]) if config.engine in FIRST_ENGINE else None,
         "latency_p50_s": _percentile(latencies, 50),
         "latency_p95_s": _percentile(latencies, 95),
         "latency_mean_s": _mean(latencies),
@@ -362,7 +366,8 @@ def _score(case: dict[str, Any], gold, answer: dict[str, Any], con, config: Conf
         except ValueError as exc:  # ragged rows: a malformed result is a miss
             error = f"result not comparable: {exc}"
     attempts = int(answer.get("attempts") or 0)
-    fallback = config.engine == "ensemble" and answer.get("engine") == "template"
+    first = FIRST_ENGINE.get(config.engine)
+    fallback = first is not None and answer.get("engine") not in (None, "", first)
     retries = max(0, attempts - 1 - int(fallback)) if config.uses_model else 0
     return {"correct": bool(correct), "executed": executed, "attempts": attempts, "retries": retries,
             "fallback": bool(fallback), "engine_used": answer.get("engine") or "", "error": error}

@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("question", nargs="?", default="revenue by region in 2023")
     parser.add_argument("--db", type=Path, help="DuckDB file (default: the bundled sales database)")
-    parser.add_argument("--engine", default="template", choices=("template", "finetuned", "ensemble"))
+    parser.add_argument("--engine", default="template", choices=("template", "finetuned", "ensemble", "hybrid"))
     args = parser.parse_args()
     context = Context(db_path=str(args.db.resolve()) if args.db else "", engine=args.engine)
     result = build_parent().invoke({"question": args.question}, context=context)

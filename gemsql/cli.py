@@ -72,7 +72,7 @@ def _questions(question: Optional[str], file: Optional[Path]) -> list[str]:
 
 
 DbOption = typer.Option(None, "--db", help="DuckDB file to query (default: the bundled sales database).")
-EngineOption = typer.Option(None, "--engine", "-e", help="template, finetuned or ensemble (default).",
+EngineOption = typer.Option(None, "--engine", "-e", help="template, finetuned, ensemble or hybrid (default).",
                             callback=_engine)
 RetriesOption = typer.Option(None, "--max-retries", min=0, max=10, help="Model retries after an error (default 2).")
 ModelOption = typer.Option(None, "--model", help=f"Base model: {DEFAULT_MODEL}, an HF id or a local path.")

@@ -34,7 +34,7 @@ class GemsqlQuestion(BaseModel):
 
     question: str = Field(min_length=1, max_length=2000,
                           description="A question about the data, in plain English.")
-    engine: Optional[Literal["template", "finetuned", "ensemble"]] = Field(
+    engine: Optional[Literal["template", "finetuned", "ensemble", "hybrid"]] = Field(
         None, description="Who writes the SQL; leave empty for the configured engine.")
 
 

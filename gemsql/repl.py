@@ -24,7 +24,7 @@ from tools.paths import home
 COMMANDS = """\
 **Commands**
 - `/sql` show the SQL of the last answer
-- `/engine [template|finetuned|ensemble]` show or change the engine
+- `/engine [template|finetuned|ensemble|hybrid]` show or change the engine
 - `/good` keep the last question and its SQL as an example for the knowledge base
 - `/bad [corrected SQL]` record that the last answer was wrong, with the right SQL if you have it
 - `/new` start a new conversation (follow-ups build on the questions of the current one)

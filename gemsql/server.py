@@ -33,7 +33,7 @@ from graph.context import ENGINES, Context
 log = logging.getLogger("gemsql.server")
 
 MAX_BODY_BYTES = 64 * 1024
-MODEL_ENGINES = ("finetuned", "ensemble")
+MODEL_ENGINES = ("finetuned", "ensemble", "hybrid")
 
 
 class DatabaseUnavailable(RuntimeError):

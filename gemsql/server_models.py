@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 
-EngineLiteral = Literal["template", "finetuned", "ensemble"]
+EngineLiteral = Literal["template", "finetuned", "ensemble", "hybrid"]
 
 # `\S`: at least one character that is not white space, so that "   " is rejected by the schema itself
 # (and a client generating requests from the OpenAPI document knows it).

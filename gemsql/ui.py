@@ -30,7 +30,7 @@ import streamlit as st  # noqa: E402
 DB_ENV = "GEMSQL_UI_DB"
 ADAPTER_ENV = "GEMSQL_UI_ADAPTER"
 # The design's labels, in its order; the values are the graph's engine names.
-MODELS = {"Template": "template", "Fine-Tuned": "finetuned", "Ensemble": "ensemble"}
+MODELS = {"Template": "template", "Fine-Tuned": "finetuned", "Ensemble": "ensemble", "Hybrid": "hybrid"}
 HISTORY_KEY = "gemsql_history"
 
 log = logging.getLogger("gemsql")

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-EngineName = Literal["template", "finetuned", "ensemble"]
-ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble")
+EngineName = Literal["template", "finetuned", "ensemble", "hybrid"]
+ENGINES: tuple[str, ...] = ("template", "finetuned", "ensemble", "hybrid")
 BackendName = Literal["auto", "llamacpp", "transformers"]
 BACKENDS: tuple[str, ...] = ("auto", "llamacpp", "transformers")
 
@@ -32,7 +32,9 @@ class Context:
     engine: EngineName = field(
         default="ensemble",
         metadata={"description": "Who writes the SQL: 'template' (rules), 'finetuned' (the Gemma model), "
-                                 "'ensemble' (the model first, the template engine as fallback)."},
+                                 "'ensemble' (the model first, the template engine as fallback), 'hybrid' (the "
+                                 "template engine where it knows the question, the model for the rest and to "
+                                 "correct a template's error)."},
     )
     model: str = field(
         default=DEFAULT_MODEL,

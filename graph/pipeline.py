@@ -2,7 +2,7 @@
 
 intent -> entities -> retrieval -> generation -> validation -> execution -> chart -> answer, with
 validation and execution errors routed back to generation (the model sees the error) until the engine
-plan runs out; the ensemble's plan ends with the template engine.
+plan runs out; the ensemble's plan ends with the template engine, the hybrid's starts with it.
 """
 
 from __future__ import annotations

@@ -87,12 +87,16 @@ def is_sql(question: str) -> bool:
 
 
 def engine_plan(ctx: Context, question: str = "") -> list[str]:
-    """Engine for each attempt: the model gets 1 + max_retries tries, the ensemble then falls back."""
+    """Engine for each attempt: the model gets 1 + max_retries tries; the ensemble then falls back to the
+    template engine, the hybrid asks the template engine first (it skips straight to the model on a question
+    it does not know)."""
     if is_sql(question):
         return ["sql"]
     if ctx.engine == "template":
         return ["template"]
     model_tries = ["finetuned"] * (1 + int(ctx.max_retries))
+    if ctx.engine == "hybrid":
+        return ["template", *model_tries]
     return model_tries + (["template"] if ctx.engine == "ensemble" else [])
 
 

@@ -130,6 +130,10 @@ def test_configurations() -> None:
     base = resolve_configs(["base", "base+rag"])
     assert [(c.engine, c.adapter, c.use_rag, c.missing) for c in base] == [("finetuned", None, False, None),
                                                                            ("finetuned", None, True, None)]
+    hybrid, = resolve_configs(["hybrid"], constrain_to_schema=True)
+    assert hybrid.engine == "hybrid" and hybrid.uses_model and hybrid.use_rag
+    assert hybrid.context("x.duckdb").constrain_to_schema is True
+    assert resolve_configs(["template"], constrain_to_schema=True)[0].constrain_to_schema is None
 
 
 def test_db_dir_groups_cases_by_database(sales_db: Path, tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def test_engine_plan() -> None:
     assert engine_plan(Context(engine="finetuned", max_retries=2)) == ["finetuned"] * 3
     assert engine_plan(Context(engine="ensemble", max_retries=1)) == ["finetuned", "finetuned", "template"]
     assert engine_plan(Context(engine="ensemble", max_retries=0)) == ["finetuned", "template"]
+    assert engine_plan(Context(engine="hybrid", max_retries=1)) == ["template", "finetuned", "finetuned"]
 
 
 @pytest.mark.parametrize(
@@ -138,6 +139,20 @@ def test_ensemble_falls_back_to_the_template_engine(sales_db: Path, fake_model) 
     answer = ask("What were total sales in 2023?", Context(db_path=str(sales_db), engine="ensemble", max_retries=2))
     assert answer["error"] is None
     assert answer["engine"] == "template" and answer["attempts"] == 4
+
+
+def test_hybrid_answers_with_the_template_engine_where_it_knows_the_question(sales_db: Path, fake_model) -> None:
+    model = fake_model("SELECT nothing FROM nowhere", "SELECT nothing FROM nowhere")
+    answer = ask("What were total sales in 2023?", Context(db_path=str(sales_db), engine="hybrid"))
+    assert answer["error"] is None and answer["engine"] == "template" and answer["attempts"] == 1
+    assert model.i == 0  # the model was never asked
+
+
+def test_hybrid_asks_the_model_what_the_templates_do_not_know(sales_db: Path, fake_model) -> None:
+    model = fake_model("SELECT store_name FROM stores WHERE store_name LIKE '%Plaza%'", "SELECT 1")
+    answer = ask("stores whose name contains Plaza", Context(db_path=str(sales_db), engine="hybrid"))
+    assert answer["error"] is None, answer["error"]
+    assert answer["engine"] == "finetuned" and answer["attempts"] == 2 and model.i == 1
 
 
 def test_finetuned_engine_gives_a_clear_error_after_its_retries(sales_db: Path, fake_model) -> None:

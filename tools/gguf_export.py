@@ -25,8 +25,12 @@ from pathlib import Path
 from tools.model_store import DEFAULT_MODEL, ModelUnavailable
 from tools.paths import models_dir
 
-MERGED_TYPE = "Q8_0"
-"""How rewritten tensors are stored: 8-bit blocks, ~1/1000 relative error, fast on AVX2."""
+MERGED_TYPES = ("Q8_0", "F16", "F32")
+MERGED_TYPE = os.environ.get("GEMSQL_MERGED_TYPE", "Q8_0").upper()
+"""How rewritten tensors are stored (GEMSQL_MERGED_TYPE): Q8_0 by default, 8-bit blocks, ~1/1000 relative
+error, fast on AVX2; F16 or F32 to compare against the transformers path without that rounding."""
+if MERGED_TYPE not in MERGED_TYPES:
+    raise ValueError(f"GEMSQL_MERGED_TYPE must be one of {', '.join(MERGED_TYPES)}, not {MERGED_TYPE!r}")
 
 
 def gguf_dir() -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 # The source mix and unfiltered share the shipped adapter's prompts were drawn with (training.contextualize).
 CONTEXT_MIX = "--mix sales=0.45,active_store=0.1,domain=0.2,spider_train=0.25 --unfiltered 0.35"
-CONFIG_ORDER = ("template", "base", "base+rag", "finetuned", "finetuned+rag", "ensemble")
+CONFIG_ORDER = ("template", "base", "base+rag", "finetuned", "finetuned+rag", "ensemble", "hybrid")
 
 SPIDER_CREDIT = (
     "Spider 1.0 training split (Yu et al., 2018, *Spider: A Large-Scale Human-Labeled Dataset for Complex and "
