@@ -36,12 +36,15 @@ def model_prompt(state: State) -> str:
     """The model's prompt for this state; training builds its prompts with this very function."""
     from tools.prompts import build_prompt
 
-    last_sql = state.history[-1]["sql"] if state.history and state.feedback else None
+    last = state.history[-1] if state.history and state.feedback else None
+    # A template engine that declined the question (the hybrid asks it first) left nothing to correct.
+    declined = last is not None and last.get("engine") == "template" and not last.get("sql")
+    last_sql = last["sql"] if last and not declined else None
     return build_prompt(
         state.question,
         state.schema_context,
         context=context_text(state.retrieved),
-        feedback=state.feedback,
+        feedback=None if declined else state.feedback,
         previous_sql=last_sql or None,
         previous_turn=(state.follow_up["question"], state.follow_up["sql"]) if state.follow_up else None,
     )

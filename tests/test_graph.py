@@ -148,11 +148,21 @@ def test_hybrid_answers_with_the_template_engine_where_it_knows_the_question(sal
     assert model.i == 0  # the model was never asked
 
 
-def test_hybrid_asks_the_model_what_the_templates_do_not_know(sales_db: Path, fake_model) -> None:
-    model = fake_model("SELECT store_name FROM stores WHERE store_name LIKE '%Plaza%'", "SELECT 1")
+def test_hybrid_asks_the_model_what_the_templates_do_not_know(sales_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prompts: list[str] = []
+
+    class Recorder(FakeListLLM):
+        def _call(self, prompt: str, *args, **kwargs) -> str:
+            prompts.append(prompt)
+            return super()._call(prompt, *args, **kwargs)
+
+    llm = Recorder(responses=["SELECT store_name FROM stores WHERE store_name LIKE '%Plaza%'", "SELECT 1"])
+    monkeypatch.setattr("nodes.generate_sql.model_llm", lambda ctx: llm)
     answer = ask("stores whose name contains Plaza", Context(db_path=str(sales_db), engine="hybrid"))
     assert answer["error"] is None, answer["error"]
-    assert answer["engine"] == "finetuned" and answer["attempts"] == 2 and model.i == 1
+    assert answer["engine"] == "finetuned" and answer["attempts"] == 2 and len(prompts) == 1
+    # the templates' refusal is not an error for the model to correct: its prompt is the first-attempt prompt
+    assert "Error" not in prompts[0] and "templates" not in prompts[0]
 
 
 def test_finetuned_engine_gives_a_clear_error_after_its_retries(sales_db: Path, fake_model) -> None:
