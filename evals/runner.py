@@ -65,7 +65,7 @@ CONFIG_SPECS: dict[str, tuple[str, str, bool]] = {
     "hybrid": ("hybrid", "if_present", True),
 }
 CONFIG_NAMES: tuple[str, ...] = tuple(CONFIG_SPECS)
-DEFAULT_CONFIGS: tuple[str, ...] = ("template", "base", "ensemble")
+DEFAULT_CONFIGS: tuple[str, ...] = ("template", "finetuned+rag", "hybrid")
 FIRST_ENGINE = {"ensemble": "finetuned", "hybrid": "template"}
 """Who answers first in a configuration of two engines; an answer by the other one is a fallback."""
 

@@ -36,7 +36,7 @@ def _engine(value: Optional[str]) -> Optional[str]:
 
 def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[int], model: Optional[str],
              adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float],
-             backend: Optional[str] = None) -> Context:
+             backend: Optional[str] = None, constrain: Optional[bool] = None) -> Context:
     settings: dict[str, Any] = {
         "db_path": str(db.expanduser().resolve()) if db else None,
         "engine": engine,
@@ -47,6 +47,7 @@ def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[in
         "row_limit": row_limit,
         "timeout": timeout,
         "backend": backend,
+        "constrain_to_schema": constrain,
     }
     try:
         ctx = Context().with_overrides(settings)
@@ -76,12 +77,15 @@ EngineOption = typer.Option(None, "--engine", "-e", help="template, finetuned, e
                             callback=_engine)
 RetriesOption = typer.Option(None, "--max-retries", min=0, max=10, help="Model retries after an error (default 2).")
 ModelOption = typer.Option(None, "--model", help=f"Base model: {DEFAULT_MODEL}, an HF id or a local path.")
-AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory ('none' or unset: the base model).")
+AdapterOption = typer.Option(None, "--adapter", help="LoRA adapter directory (unset: the shipped adapter for the "
+                                                     "default model; 'none': the base model alone).")
 NoRagOption = typer.Option(False, "--no-rag", help="Plain schema prompt, without retrieved context.")
 RowLimitOption = typer.Option(None, "--row-limit", min=1, help="Most rows returned (default 1000).")
 TimeoutOption = typer.Option(None, "--timeout", min=0.1, help="Seconds a query may run (default 10).")
 BackendOption = typer.Option(None, "--backend", help="What runs the model: auto (default: llama.cpp where installed), "
                                                      "llamacpp or transformers.")
+ConstrainOption = typer.Option(None, "--constrain/--no-constrain",
+                               help="Schema-constrained decoding: the model can only name tables and columns that exist.")
 
 
 @app.command()
@@ -98,13 +102,14 @@ def ask(
     row_limit: Optional[int] = RowLimitOption,
     timeout: Optional[float] = TimeoutOption,
     backend: Optional[str] = BackendOption,
+    constrain: Optional[bool] = ConstrainOption,
 ) -> None:
     """Answer questions: SQL, rows, a chart and a one-line answer."""
     from graph.orchestrator import ask as answer_question
     from gemsql.render import render_answer, save_chart
 
     questions = _questions(question, file)
-    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend)
+    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain)
     failures = 0
     for q in questions:
         if as_json:
@@ -130,13 +135,15 @@ def chat(
     adapter: Optional[Path] = AdapterOption,
     no_rag: bool = NoRagOption,
     backend: Optional[str] = BackendOption,
+    constrain: Optional[bool] = ConstrainOption,
     thread: Optional[str] = typer.Option(None, "--thread", "-t",
                                          help="Conversation to resume or start (default: a new one named by the time)."),
 ) -> None:
     """Open the interactive chat (a Rich REPL over the same graph); follow-ups build on earlier questions."""
     from gemsql.repl import run_chat
 
-    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend), out, thread_id=thread)
+    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend, constrain), out,
+             thread_id=thread)
 
 
 @db_app.command("build")

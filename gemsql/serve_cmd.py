@@ -39,8 +39,8 @@ def api_key_problem(host: str, api_key: Optional[str]) -> Optional[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from gemsql.cli import (AdapterOption, BackendOption, DbOption, EngineOption, ModelOption, NoRagOption,
-                            RetriesOption, RowLimitOption, TimeoutOption, _context)
+    from gemsql.cli import (AdapterOption, BackendOption, ConstrainOption, DbOption, EngineOption, ModelOption,
+                            NoRagOption, RetriesOption, RowLimitOption, TimeoutOption, _context)
 
     @app.command()
     def serve(
@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         row_limit: Optional[int] = RowLimitOption,
         timeout: Optional[float] = TimeoutOption,
         backend: Optional[str] = BackendOption,
+        constrain: Optional[bool] = ConstrainOption,
         log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
     ) -> None:
         """Serve the HTTP API (POST /ask, /ask/stream, /generate-sql; GET /schema, /health; docs at /docs)."""
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
         if problem:
             err.print(f"[bold red]error:[/] {problem}")
             raise typer.Exit(2)
-        ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend)
+        ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain)
         if not ctx.db_path:
             from tools.sales_db import ensure_default_db
 
