@@ -10,7 +10,10 @@ position of a batched decode needs its 262k-entry LM-head row, as every question
 The positions are those of one sequence: the matrix products are the same as for as many sequences with
 one token each, and attention over a shared prefix costs the same or more with several sequences.
 
-Printed: ms per pass, ms per position and the speed-up over one position per pass.
+Printed: ms per pass, ms per position and the speed-up over one position per pass. Then, end to end, the
+first ``--questions`` prompts of the dev set answered one call at a time (prefix cache and prompt-lookup
+drafts, as the chat runs) against all of them through :meth:`LlamaCppSQLLLM.prefetch` (8 sequences per
+pass, the shared schema prefix computed once), and how many answers came out the same.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="LoRA adapter merged into the GGUF ('none': the base model)")
     parser.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--questions", type=int, default=16, help="prompts for the end-to-end comparison (0: skip it)")
     parser.add_argument("--cases", default=str(ROOT.parent / "shared" / "eval" / "sales_dev.jsonl"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "batching.json")
     args = parser.parse_args(argv)
@@ -71,17 +75,45 @@ def main(argv: list[str] | None = None) -> int:
     for row in results:
         row["speedup_vs_one"] = round(one / row["ms_per_position"], 2) if one else None
 
+    answers = compare_answers(args.cases, args.questions, adapter) if args.questions else None
     report = {"command": "python benchmarks/batching.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "cpus": os.cpu_count(), "threads": default_threads(), "prompt_tokens": n_past,
-              "adapter": adapter, "results": results}
+              "adapter": adapter, "results": results, "answers": answers}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nforward passes after a {n_past}-token prompt, {default_threads()} threads, median of {args.repeats}\n")
     print(f"{'positions':>9} {'ms/pass':>8} {'ms/position':>11} {'speed-up':>8}")
     for row in results:
         print(f"{row['width']:>9} {row['ms_per_pass']:>8.1f} {row['ms_per_position']:>11.2f} {row['speedup_vs_one'] or 0:>7.2f}x")
+    if answers:
+        print(f"\n{answers['questions']} dev questions: one call each {answers['one_call_each_s']} s, "
+              f"batched {answers['batched_s']} s; {answers['same_answers']} answers the same")
     print(f"\nsaved to {args.out}")
     return 0
+
+
+def compare_answers(cases: str, n: int, adapter: str | None) -> dict:
+    """The first ``n`` dev questions' prompts, answered one call at a time and then batched."""
+    from graph.context import Context
+    from nodes.common import database_path
+    from nodes.generate_sql import model_llm, model_prompt
+    from training.contextualize import front_state
+
+    ctx = Context(engine="finetuned", backend="llamacpp", adapter=adapter or "none")
+    questions = [json.loads(line)["question"] for line in open(cases) if line.strip()][:n]
+    prompts = [model_prompt(front_state(q, database_path(ctx))) for q in questions]
+    llm = model_llm(ctx)
+    llm.invoke(prompts[-1])  # warm: the model loaded, the schema prefix cached
+    llm.prefetch(prompts[-1:])  # and the batch context made
+    started = time.perf_counter()
+    one_each = [llm.invoke(p) for p in prompts]
+    one_each_s = time.perf_counter() - started
+    started = time.perf_counter()
+    llm.prefetch(prompts)
+    batched_s = time.perf_counter() - started
+    batched = [llm.invoke(p) for p in prompts]
+    return {"questions": len(prompts), "one_call_each_s": round(one_each_s, 2), "batched_s": round(batched_s, 2),
+            "same_answers": sum(a == b for a, b in zip(one_each, batched))}
 
 
 if __name__ == "__main__":

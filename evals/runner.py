@@ -384,8 +384,13 @@ def run_eval(
     semantic: bool = True,
     progress: bool = True,
     console=None,
+    batch: int = 1,
 ) -> EvalResult:
     """Run every case for every available configuration and return the scored result.
+
+    ``batch`` > 1: on llama.cpp, the model's first attempts for that many cases are generated together
+    (:meth:`tools.llama_llm.LlamaCppSQLLLM.prefetch`) before the cases run; their latency then leaves
+    the first attempt's generation out.
 
     Cases are grouped by database (``db`` for all, or ``db_dir/<case db>.duckdb``, or the bundled
     sales database) so each database's schema, executor and model are prepared once. Ctrl-C stops
@@ -461,7 +466,11 @@ def run_eval(
                         if scored:  # warm-up: loads schema, worker, model, retrieval; not timed
                             bar.describe(f"{config.name} · {Path(path).stem} · warm-up")
                             ask(scored[0]["question"], ctx)
-                        for case in scored:
+                        batched = batch > 1 and config.engine in ("finetuned", "ensemble") and ctx.model_backend() == "llamacpp"
+                        for index, case in enumerate(scored):
+                            if batched and index % batch == 0:
+                                bar.describe(f"{config.name} · {Path(path).stem} · {len(scored[index:index + batch])} answers batched")
+                                _prefetch(scored[index:index + batch], ctx, path, batch)
                             bar.describe(f"{config.name} · {Path(path).stem}")
                             result.records.append(
                                 _run_case(case, golds[id(case)], ctx, con, config, path, novel, ask,
@@ -492,6 +501,26 @@ def run_eval(
     result.meta["wall_s"] = round(time.perf_counter() - started, 2)
     result.summary = {c.name: aggregate([r for r in result.records if r["config"] == c.name], c) for c in configs}
     return result
+
+
+def _prefetch(cases: list[dict[str, Any]], ctx, path: str, batch: int) -> None:
+    """Generate the model's first-attempt answers to ``cases`` in one batch, for the graph to find."""
+    from nodes.generate_sql import model_llm, model_prompt
+    from tools.schema import load_schema
+    from tools.schema_constraint import SchemaConstraint
+    from training.contextualize import front_state
+
+    prompts = []
+    for case in cases:
+        try:
+            prompts.append(model_prompt(front_state(case["question"], path, use_rag=ctx.use_rag)))
+        except ValueError:  # refused before generation: the graph will say so itself
+            continue
+    constraint = SchemaConstraint.for_schema(load_schema(path)) if ctx.constrain_to_schema else None
+    try:
+        model_llm(ctx).prefetch(prompts, [constraint] * len(prompts), batch_size=batch)
+    except (ValueError, RuntimeError):  # prompts too long for the batch context: each case generates on its own
+        model_llm(ctx).prefetch([])
 
 
 def _count(items: Iterable[str]) -> dict[str, int]:

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
         constrain: Optional[bool] = typer.Option(None, "--constrain/--no-constrain",
                                                  help="Schema-constrained decoding for the model configurations "
                                                       "(default: the engine's default)."),
+        batch: int = typer.Option(1, "--batch", min=1, max=16,
+                                  help="llama.cpp: generate the model's first attempts for N cases in one batch "
+                                       "(per-case latency then leaves them out)."),
         no_semantic: bool = typer.Option(False, "--no-semantic",
                                          help="Skip the SQL-embedding similarity (saves loading the embedding model)."),
     ) -> None:
@@ -110,10 +113,10 @@ def register(app: typer.Typer) -> None:
         label = f"{dataset} ({len(chosen)} of {len(loaded)} cases)" if len(chosen) != len(loaded) else dataset
         result = run_eval(chosen, configs, db=db, db_dir=db_dir, dataset=label,
                           command="gemsql " + shlex.join(sys.argv[1:]), semantic=not no_semantic,
-                          progress=True, console=err)
+                          progress=True, console=err, batch=batch)
         result.meta["cases_file"] = str(cases_path)
         result.meta["cases_in_file"] = len(loaded)
-        result.meta["every"], result.meta["limit"] = every, limit
+        result.meta["every"], result.meta["limit"], result.meta["batch"] = every, limit, batch
         if report:
             from evals.report import write_report
 

@@ -3,8 +3,8 @@
 The default base model ships as a Q4_K_M GGUF, and transformers dequantises exactly those weights, so
 the fast backend starts from the very same file. Only the tensors the adapter changed are rewritten:
 PEFT merges them (the same merge the transformers path does at load time, whatever the adapter's
-rank, alpha or variant), and they are stored as Q8_0, whose rounding is far below what Q4_K already
-is. Every other tensor is copied byte for byte, still Q4_K.
+rank, alpha or variant), and they are stored in float32, exactly what the transformers path computes
+with. Every other tensor is copied byte for byte, still Q4_K.
 
     gemsql export                                   # the shipped adapter, cached under models_dir()/gguf
     path = export_gguf("gemma3-270m", "training/adapters/gemsql-270m")
@@ -25,10 +25,12 @@ from pathlib import Path
 from tools.model_store import DEFAULT_MODEL, ModelUnavailable
 from tools.paths import models_dir
 
-MERGED_TYPES = ("Q8_0", "F16", "F32")
-MERGED_TYPE = os.environ.get("GEMSQL_MERGED_TYPE", "Q8_0").upper()
-"""How rewritten tensors are stored (GEMSQL_MERGED_TYPE): Q8_0 by default, 8-bit blocks, ~1/1000 relative
-error, fast on AVX2; F16 or F32 to compare against the transformers path without that rounding."""
+MERGED_TYPES = ("F32", "F16", "Q8_0")
+MERGED_TYPE = os.environ.get("GEMSQL_MERGED_TYPE", "F32").upper()
+"""How rewritten tensors are stored (GEMSQL_MERGED_TYPE). F32 by default: with the merged tensors in Q8_0
+the shipped adapter answered 32% of the sales dev set on llama.cpp against 44% on transformers, in F32 40%
+(one case apart; held-out split 25.0% against 20.8%, also one case), at the same speed (p50 1.34 s against
+1.42 s; the 6 adapted layers are ~130 MB instead of ~35 MB)."""
 if MERGED_TYPE not in MERGED_TYPES:
     raise ValueError(f"GEMSQL_MERGED_TYPE must be one of {', '.join(MERGED_TYPES)}, not {MERGED_TYPE!r}")
 

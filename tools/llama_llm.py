@@ -48,6 +48,10 @@ DRAFT_TOKENS = int(os.environ.get("GEMSQL_DRAFT_TOKENS", "3"))
 position costs a full row of the 262k-entry LM head, so a pass of 1 + 3 costs about three single-token
 passes: measured on the sales dev set, 3 beat 0, 6 and 10 (benchmarks/latency.py --draft)."""
 
+BATCH_SEQUENCES = 8
+"""Answers decoded together by :meth:`LlamaCppSQLLLM.prefetch` (benchmarks/batching.py: 8 positions per pass
+gave 2.9x the tokens per second of one on two cores)."""
+
 LOOKUP_NGRAM = 3
 """Longest suffix of the text so far that is looked up in the prompt to find a draft (down to 1 token)."""
 
@@ -95,6 +99,8 @@ class _Loaded:
         self.path = path
         self.save_after_call = False
         """Set by restore_prompt_state when no saved state served this process's first prompt."""
+        self.batches: dict[int, Any] = {}
+        """Batch contexts (tools.llama_batch) on this model, by number of sequences, made on first use."""
         self.stop_ids = {self.llama.token_eos()}
         end = self.llama.tokenize(END_OF_TURN.encode(), add_bos=False, special=True)
         if len(end) == 1:
@@ -314,6 +320,7 @@ class LlamaCppSQLLLM(LLM):
     """Restore the KV cache of an earlier process's prompt on this model (and save one for the next)."""
 
     _last_stats: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _prefetched: dict[tuple[str, bool], str] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -343,6 +350,10 @@ class LlamaCppSQLLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
+        prefetched = self._prefetched.pop((prompt, kwargs.get("constraint") is not None), None) if not stop else None
+        if prefetched is not None:
+            self._last_stats = {"prefetched": True}
+            return prefetched
         loaded = _loaded(self.gguf_path(), self.threads or default_threads())
         llama = loaded.llama
         stops = list(dict.fromkeys([*STOP_SEQUENCES, *(stop or [])]))
@@ -363,16 +374,8 @@ class LlamaCppSQLLLM(LLM):
             stream = greedy_tokens(llama, tokens, self.draft_tokens, stats, kwargs.get("constraint"))
             for token in stream:
                 new.append(token)
-                if token in loaded.stop_ids:
-                    break
-                text = llama.detokenize(new, special=True).decode("utf-8", errors="ignore")
-                cut = find_stop(text, stops)
-                if cut != -1:
-                    text = text[:cut]
-                    break
-                if self.stop_when_not_sql and not_a_query(text):
-                    break
-                if len(new) >= max_new_tokens:
+                done, text = answer_text(llama, new, loaded.stop_ids, stops, self.stop_when_not_sql)
+                if done or len(new) >= max_new_tokens:
                     break
             stream.close()
             seconds = time.perf_counter() - started
@@ -388,6 +391,50 @@ class LlamaCppSQLLLM(LLM):
                             "cached_prompt_tokens": stats.get("cached_prompt_tokens", 0),
                             "forward_passes": stats.get("passes", 0)}
         return text
+
+
+    def prefetch(self, prompts: Sequence[str], constraints: Sequence[SchemaConstraint | None] | None = None,
+                 batch_size: int = BATCH_SEQUENCES) -> None:
+        """Answer ``prompts`` several per forward pass (tools.llama_batch) and keep the answers for the calls
+        that ask for them next, each answer once. Replaces whatever an earlier prefetch kept."""
+        from tools.llama_batch import BatchContext
+
+        self._prefetched.clear()
+        constraints = list(constraints) if constraints is not None else [None] * len(prompts)
+        threads = self.threads or default_threads()
+        loaded = _loaded(self.gguf_path(), threads)
+        llama = loaded.llama
+        stops = list(STOP_SEQUENCES)
+        with loaded.lock:
+            batch = loaded.batches.get(batch_size)
+            if batch is None:
+                batch = loaded.batches[batch_size] = BatchContext(llama, batch_size, threads)
+            piece = _piece_reader(llama)
+            for start in range(0, len(prompts), batch_size):
+                chunk = list(prompts[start:start + batch_size])
+                tokens = [llama.tokenize(p.encode("utf-8"), add_bos=True, special=True) for p in chunk]
+
+                def should_stop(i: int, answer: list[int]) -> bool:
+                    return answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[0]
+
+                answers = batch.generate(tokens, should_stop, constraints[start:start + batch_size], piece,
+                                         self.max_new_tokens)
+                for prompt, constraint, answer in zip(chunk, constraints[start:start + batch_size], answers):
+                    text = answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[1]
+                    self._prefetched[(prompt, constraint is not None)] = text
+
+
+def answer_text(llama: Any, tokens: list[int], stop_ids: set[int], stops: list[str],
+                stop_when_not_sql: bool) -> tuple[bool, str]:
+    """Is the answer made of ``tokens`` complete, and its text: up to a stop token or string, or as soon as
+    it shows it is not a query."""
+    if tokens and tokens[-1] in stop_ids:
+        return True, llama.detokenize(tokens[:-1], special=True).decode("utf-8", errors="ignore")
+    text = llama.detokenize(tokens, special=True).decode("utf-8", errors="ignore")
+    cut = find_stop(text, stops)
+    if cut != -1:
+        return True, text[:cut]
+    return stop_when_not_sql and not_a_query(text), text
 
 
 @functools.lru_cache(maxsize=16)
