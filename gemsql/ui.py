@@ -54,10 +54,10 @@ def load_settings(db_env: str, adapter_env: str) -> Settings:
     adapter_dir = Path(adapter_env).expanduser().resolve() if adapter_env else DEFAULT_ADAPTER_DIR
     adapter = str(adapter_dir) if (adapter_dir / "adapter_config.json").is_file() else None
     if adapter:
-        adapter_note = f"Fine-Tuned uses the LoRA adapter {adapter_dir}."
+        adapter_note = f"Fine-Tuned, Ensemble and Hybrid use the LoRA adapter {adapter_dir}."
     else:
         # Said plainly: without a trained adapter the model choices run the untuned base model.
-        adapter_note = (f"No fine-tuned adapter at {adapter_dir}: Fine-Tuned and Ensemble run the base "
+        adapter_note = (f"No fine-tuned adapter at {adapter_dir}: Fine-Tuned, Ensemble and Hybrid run the base "
                         f"Gemma 3 270M, which is not trained for SQL.")
     if db_env:
         db = Path(db_env).expanduser().resolve()

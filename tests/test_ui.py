@@ -40,7 +40,7 @@ def sha256(path: Path) -> str:
 
 def test_the_design_widgets_are_there(page: AppTest) -> None:
     assert page.text_input(key="question").label == "Question"
-    assert page.radio(key="model").options == ["Template", "Fine-Tuned", "Ensemble"]
+    assert page.radio(key="model").options == ["Template", "Fine-Tuned", "Ensemble", "Hybrid"]
     assert page.checkbox(key="use_rag").label == "Use RAG context" and page.checkbox(key="use_rag").value is True
     assert page.button(key="analyze").label == "Analyze"
     assert page.button(key="new_conversation").disabled  # nothing to forget yet

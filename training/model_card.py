@@ -209,8 +209,9 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
     lines += ["", "## Limits", "",
               "A 270M-parameter model trained for about an hour of CPU time: read its accuracy in the table above, "
               "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
-              "writes (read-only, one statement, existing tables and columns), retries with the error message, "
-              "and uses this adapter only when asked (`--adapter`) until one beats the default engine.", ""]
+              "writes (read-only, one statement, existing tables and columns) and retries with the error message. "
+              "Its default engine, `hybrid`, lets the template engine answer the sales questions it knows and "
+              "hands this adapter the rest: every question on other databases.", ""]
     return "\n".join(lines)
 
 
