@@ -400,6 +400,8 @@ class LlamaCppSQLLLM(LLM):
         from tools.llama_batch import BatchContext
 
         self._prefetched.clear()
+        if not prompts:
+            return
         constraints = list(constraints) if constraints is not None else [None] * len(prompts)
         threads = self.threads or default_threads()
         loaded = _loaded(self.gguf_path(), threads)
