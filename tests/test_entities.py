@@ -256,3 +256,14 @@ def test_generic_schema(library):
     assert extract_entities("books per genre", library)["group_by"] == ["books.genre"]
     assert extract_entities("titles by author", library)["group_by"] == ["authors.author_name"]
     assert extract_entities("books from France", library)["filters"] == {"authors.country": ["France"]}
+
+
+@pytest.mark.parametrize("question, group_by", [
+    ("which city has the most stores?", ["stores.city"]),               # the stores are counted
+    ("which store type has the most products sold", ["stores.store_type"]),
+    ("the most popular brand in 2024", ["products.brand"]),             # 'most' before one word, then the dimension
+])
+def test_the_counted_thing_after_most_is_not_a_dimension(schema, question, group_by):
+    entities = extract_entities(question, schema)
+    assert entities["group_by"] == group_by
+    assert entities["top_n"] == 1  # 'which city': one of them

@@ -289,6 +289,8 @@ def _group_by(text: str, phrases: dict[str, list[str]],
     dimension_or_grain = lambda pos: pattern.match(text, pos) or _GRAIN_WORD.match(text, pos)  # noqa: E731
     for m in head.finditer(text):
         hit = dimension_or_grain(m.end()) or _skip_one(text, m, pattern)
+        if hit and hit.start() == m.end() and _COUNTED_AFTER.search(m.group(0)) and _is_plural(hit.group(0)):
+            continue  # 'which city has the most stores': the stores are counted, not a dimension
         while hit:
             phrase = re.sub(r"[\s_]+", " ", hit.group(0))
             if phrase.split()[-1] not in grain_words:
@@ -313,6 +315,14 @@ def _group_by(text: str, phrases: dict[str, list[str]],
                 and not any(s <= m.start("w") < e for s, e in spans) and not word.isdigit()):
             unresolved.append(word)
     return found, unresolved, plural_dim
+
+
+_COUNTED_AFTER = re.compile(r"\b(?:most|least)\s*$")
+
+
+def _is_plural(phrase: str) -> bool:
+    last = re.split(r"[\s_]+", phrase.strip())[-1]
+    return singular(last) != last
 
 
 def _skip_one(text: str, m: re.Match, pattern: re.Pattern[str]) -> re.Match | None:
