@@ -298,8 +298,7 @@ def _group_by(text: str, phrases: dict[str, list[str]],
                 if key not in found:
                     found.append(key)
                 # 'which of the regions' still asks for one of them
-                plural = singular(phrase.split()[-1]) != phrase.split()[-1]
-                plural_dim = plural_dim or (plural and "of" not in m.group(0).split())
+                plural_dim = plural_dim or (_is_plural(phrase) and "of" not in m.group(0).split())
                 spans.append(hit.span())
             more = follow.match(text, hit.end())
             hit = dimension_or_grain(more.end()) if more else None

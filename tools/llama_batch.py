@@ -14,7 +14,6 @@ the chat answers one question at a time.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -28,7 +27,10 @@ BATCH_TOKENS = 512
 
 
 class BatchContext:
-    """A second llama.cpp context on an already loaded model, with ``n_seq`` sequences in a unified cache."""
+    """A second llama.cpp context on an already loaded model, with ``n_seq`` sequences in a unified cache.
+
+    Not locked itself: callers hold the model's lock (tools.llama_llm), which serialises all its contexts.
+    """
 
     def __init__(self, llama: Any, n_seq: int, threads: int) -> None:
         import llama_cpp
@@ -45,7 +47,6 @@ class BatchContext:
         self.n_seq = n_seq
         self.ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
         self.batch = _internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=n_seq, verbose=False)
-        self.lock = threading.Lock()
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
         """One forward pass over (token, position, sequence, wants logits) items."""
@@ -70,48 +71,37 @@ class BatchContext:
             raise ValueError(f"{len(prompts)} prompts for a batch of {self.n_seq}")
         if sum(len(p) for p in prompts) + len(prompts) * max_new_tokens > BATCH_CONTEXT_TOKENS:
             raise ValueError("the prompts and their answers do not fit the batch context")
-        with self.lock:
-            self.ctx.kv_cache_clear()
-            shared = min(_common_prefix(prompts), min(len(p) for p in prompts) - 1)
-            for start in range(0, shared, BATCH_TOKENS):  # the shared prefix, once, in sequence 0
-                end = min(start + BATCH_TOKENS, shared)
-                self._decode([(t, start + j, 0, False) for j, t in enumerate(prompts[0][start:end])])
-            for seq in range(1, len(prompts)):
-                self.ctx.kv_cache_seq_cp(0, seq, 0, shared)
+        self.ctx.kv_cache_clear()
+        # the last token of each prompt is its own: its logits start the answer
+        shared = min(min(self.llama.longest_token_prefix(prompts[0], p) for p in prompts),
+                     min(len(p) for p in prompts) - 1)
+        for start in range(0, shared, BATCH_TOKENS):  # the shared prefix, once, in sequence 0
+            end = min(start + BATCH_TOKENS, shared)
+            self._decode([(t, start + j, 0, False) for j, t in enumerate(prompts[0][start:end])])
+        for seq in range(1, len(prompts)):
+            self.ctx.kv_cache_seq_cp(0, seq, 0, shared)
 
-            answers: list[list[int]] = [[] for _ in prompts]
-            texts = [""] * len(prompts)
-            nxt: dict[int, int] = {}
-            pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) for pos, t in enumerate(p) if pos >= shared]
-            for start in range(0, len(pending), BATCH_TOKENS):  # each prompt's own tokens, packed together
-                chunk = pending[start:start + BATCH_TOKENS]
-                self._decode(chunk)
-                for index, (_, _, seq, last) in enumerate(chunk):
-                    if last:
-                        nxt[seq] = constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
-            position = {seq: len(p) for seq, p in enumerate(prompts)}
-            while nxt:
-                for seq, token in nxt.items():
-                    answers[seq].append(token)
-                    texts[seq] += piece(token)
-                running = [seq for seq in nxt if not should_stop(seq, answers[seq]) and len(answers[seq]) < max_new_tokens]
-                if not running:
-                    break
-                self._decode([(nxt[seq], position[seq], seq, True) for seq in running])
-                for seq in running:
-                    position[seq] += 1
-                nxt = {seq: constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
-                       for index, seq in enumerate(running)}
-            return answers
-
-    def close(self) -> None:
-        self.batch.close()
-        self.ctx.close()
-
-
-def _common_prefix(prompts: Sequence[Sequence[int]]) -> int:
-    first = prompts[0]
-    n = min(len(p) for p in prompts)
-    for other in prompts[1:]:
-        n = next((i for i in range(n) if other[i] != first[i]), n)
-    return n
+        answers: list[list[int]] = [[] for _ in prompts]
+        texts = [""] * len(prompts)
+        nxt: dict[int, int] = {}
+        pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) for pos, t in enumerate(p) if pos >= shared]
+        for start in range(0, len(pending), BATCH_TOKENS):  # each prompt's own tokens, packed together
+            chunk = pending[start:start + BATCH_TOKENS]
+            self._decode(chunk)
+            for index, (_, _, seq, last) in enumerate(chunk):
+                if last:
+                    nxt[seq] = constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
+        position = {seq: len(p) for seq, p in enumerate(prompts)}
+        while nxt:
+            for seq, token in nxt.items():
+                answers[seq].append(token)
+                texts[seq] += piece(token)
+            running = [seq for seq in nxt if not should_stop(seq, answers[seq]) and len(answers[seq]) < max_new_tokens]
+            if not running:
+                break
+            self._decode([(nxt[seq], position[seq], seq, True) for seq in running])
+            for seq in running:
+                position[seq] += 1
+            nxt = {seq: constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
+                   for index, seq in enumerate(running)}
+        return answers
