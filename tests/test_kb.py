@@ -2,7 +2,7 @@
 
 The sales knowledge base is built once for the module on the session's small sales database, with a
 reduced sample of generated examples (GEMSQL_KB_MAX_EXAMPLES) to keep the build short; schema-change
-tests use a tiny database of their own, which has no generated examples and builds in a second.
+tests use a tiny database of their own, whose examples the schema-driven generator writes in seconds.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ def test_reopening_finds_the_store_without_embedding_again(kb: KnowledgeBase, mo
 
 def test_schema_change_rebuilds_and_keeps_user_examples(library_db: Path) -> None:
     first = KnowledgeBase.open(library_db, progress=False)
-    assert first.counts_by_kind().get("example", 0) == 0  # no generator for an arbitrary schema
     first.add_example("which books are longest", "SELECT title FROM books ORDER BY pages DESC LIMIT 3")
     old_dir = first.directory
     assert first.retrieve("genre of the books")["tables"][0] == "books"
@@ -93,6 +92,22 @@ def test_schema_change_rebuilds_and_keeps_user_examples(library_db: Path) -> Non
     assert any(h["kind"] == "column" and "published_year" in h["text"] for h in second.search("year of publication"))
     examples = second.retrieve("which books are the longest?")["examples"]
     assert examples and examples[0]["sql"].startswith("SELECT title FROM books ORDER BY pages")
+
+
+def test_any_database_gets_examples_written_for_its_schema(library_db: Path) -> None:
+    kb = KnowledgeBase.open(library_db, progress=False)
+    assert kb.counts_by_kind().get("example", 0) > 0, kb.manifest()["examples"]
+    assert "generate_schema_examples" in kb.manifest()["examples"]
+    examples = kb.retrieve("how many books are there?")["examples"]
+    assert examples, "no example retrieved"
+    con = duckdb.connect(str(library_db), read_only=True)
+    try:
+        for example in examples:  # each one names this database's tables and runs on it
+            assert "books" in example["sql"] or "authors" in example["sql"], example
+            con.execute(example["sql"]).fetchall()
+    finally:
+        con.close()
+    assert any("COUNT(" in example["sql"].upper() for example in examples), examples
 
 
 def test_retrieve_links_tables_and_values(kb: KnowledgeBase) -> None:

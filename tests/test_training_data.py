@@ -177,6 +177,19 @@ def test_domain_generator_joins_filters_and_covers_every_domain(generated):
             assert re.search(r"JOIN \w+ ON \w+\.\w+ = \w+\.\w+", e.sql)
 
 
+def test_schema_examples_on_any_database_run_on_it(generator, tmp_path):
+    path = build_domain_db("hr", tmp_path / "people.duckdb")
+    examples = generator.generate_schema_examples(load_schema(path))
+    assert len(examples) >= 50
+    assert {e.db for e in examples} == {"people"} and {e.source for e in examples} == {"schema:people"}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for e in examples[::10]:
+            con.execute(e.sql).fetchall()
+    finally:
+        con.close()
+
+
 def _write_case(handle, db: str, question: str, executed: bool, unstable: bool | None) -> None:
     handle.write(json.dumps({"db": db, "question": question, "sql": "SELECT COUNT(*) FROM t", "hardness": "easy",
                              "executed": executed, "unstable": unstable}) + "\n")

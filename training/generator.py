@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from tools.prompts import build_training_example
-from tools.schema import load_schema
+from tools.schema import DatabaseSchema, load_schema
 from training.domain_templates import SchemaTemplates
 from training.domains import ensure_domain_dbs
 from training.examples import Candidate, DbRegistry, Example, SqlChecker, deduplicate, sql_shape
@@ -175,6 +175,19 @@ class TrainingDataGenerator:
                           for c in batch]
             out += self._check(name, f"domain:{name}", candidates)
         return out
+
+    def generate_schema_examples(self, schema: DatabaseSchema) -> list[Example]:
+        """The schema-driven generator on any database, checked on it: the worked examples of its knowledge base.
+
+        Without them a database other than sales showed the model no example at all, and the model
+        adapts an example of its own schema far better than it writes a query from the schema alone.
+        """
+        path = Path(schema.path).expanduser().resolve()
+        name = path.stem
+        self.registry.register(name, path)
+        candidates = [c for _, batch in SchemaTemplates(schema, name, self.seed, scale=self.scale).generate()
+                      for c in batch]
+        return self._check(name, f"schema:{name}", candidates)
 
     def load_spider_train(self, root: Path | None = None, *, include_unstable: bool = False,
                           include_empty_dbs: bool = False, limit: int | None = None) -> list[Example]:
