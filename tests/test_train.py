@@ -252,6 +252,32 @@ def test_lora_layers_last_1_adapts_only_the_last_layer(tiny_dir: Path, data_file
     assert result.log["lora_layers"] == [1]
 
 
+def test_init_adapter_widened_to_more_layers_starts_where_it_left_off(tiny_dir: Path, data_files: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.train import TrainConfig, _continue_adapter, run_training
+
+    narrow = run_training(TrainConfig(base=str(tiny_dir), data=[str(data_files[0])], out=str(tmp_path / "narrow"),
+                                      max_steps=2, lora_layers="last:1", **FAST)).out
+    config = TrainConfig(base=str(tiny_dir), data=[str(data_files[0])], out=str(tmp_path / "wide"), max_steps=2,
+                         init_adapter=str(narrow), lora_layers="all", **FAST)
+    ids = _prompt_ids(AutoTokenizer.from_pretrained(tiny_dir))
+    loaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), narrow).eval()
+    widened, layers = _continue_adapter(AutoModelForCausalLM.from_pretrained(tiny_dir), config, 2)
+    assert layers == [0, 1]
+    with torch.no_grad():  # the new layer's LoRA starts at zero: the same model as the adapter it widens
+        assert torch.allclose(widened.eval()(ids).logits, loaded(ids).logits, atol=1e-6)
+
+    wide = run_training(config)
+    before, after = load_file(narrow / "adapter_model.safetensors"), load_file(wide.out / "adapter_model.safetensors")
+    assert set(before) < set(after) and any(".layers.0." in k for k in after)
+    assert any(not torch.equal(after[k], before[k]) for k in before)  # the old layer trains on
+    assert wide.log["lora_layers"] == [0, 1]
+
+
 def test_bad_options_raise_clear_errors(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
     from training.train import TrainConfig, TrainConfigError, train
 
@@ -364,3 +390,8 @@ def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, tiny_dir: P
     assert "| tiny-set | finetuned | 50.0% | 100.0% | 0.20 s | 2 |" in card
     assert "| 4 | 8 |" in card and "CC BY-SA 4.0" in card
     assert "gemsql train --data" in card and "--max-steps 4" in card
+    # A stage whose data took more than training.contextualize shows the commands that made it.
+    card = render(run.out, [report], curve, last_data_commands=["python -m training.repairs --out data/r.jsonl"])
+    recipe = card.split("```bash")[1]
+    assert "python -m training.repairs --out data/r.jsonl\ngemsql train --data" in recipe
+    assert "training.contextualize" not in recipe

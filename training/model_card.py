@@ -117,11 +117,12 @@ def _relative(path: str | None) -> str | None:
         return path
 
 
-def _reproduce(log: dict, context_args: str | list[str] | None) -> list[str]:
+def _reproduce(log: dict, context_args: str | list[str] | None, last_data_commands: list[str] | None = None) -> list[str]:
     """The contextualize and train commands of every stage, oldest first.
 
     ``context_args``: training.contextualize's options of the last stages (one string each, oldest first);
-    the stages before them used CONTEXT_MIX.
+    the stages before them used CONTEXT_MIX. ``last_data_commands``: the commands that made the last
+    stage's data, where that took more than training.contextualize (retry prompts mixed in, say).
     """
     stages = [*(log.get("previous_stages") or []), log]
     given = [context_args] if isinstance(context_args, str) else list(context_args or [])
@@ -135,6 +136,9 @@ def _reproduce(log: dict, context_args: str | list[str] | None) -> list[str]:
         args = per_stage[i]
         if len(stages) > 1:
             lines.append(f"# stage {i + 1}")
+        if last_data_commands and i == len(stages) - 1:
+            lines += [*last_data_commands, "gemsql train " + " ".join(_train_args(cfg))]
+            continue
         lines += [f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
                   f"    --n 1600 {args}",
                   f"python -m training.contextualize --data data/training_data_val.jsonl --out "
@@ -145,7 +149,7 @@ def _reproduce(log: dict, context_args: str | list[str] | None) -> list[str]:
 
 
 def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None = None,
-           context_args: str | list[str] | None = None) -> str:
+           context_args: str | list[str] | None = None, last_data_commands: list[str] | None = None) -> str:
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
@@ -192,7 +196,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         "",
         "```bash",
         "python -m training.generator --out data/training_data.jsonl",
-        *_reproduce(log, context_args),
+        *_reproduce(log, context_args, last_data_commands),
         "```",
         "",
         "## Evaluation",
@@ -240,8 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-args", action="append", default=[],
                         help=f"training.contextualize's options for a stage's training prompts, if not '{CONTEXT_MIX}' "
                              "(repeatable: the last stages, oldest first)")
+    parser.add_argument("--last-data-commands", type=Path,
+                        help="a file with the shell commands that made the last stage's training data, when "
+                             "training.contextualize alone did not")
     args = parser.parse_args(argv)
-    card = render(args.adapter, args.report, args.curve, args.context_args)
+    commands = None
+    if args.last_data_commands:
+        commands = [line for line in args.last_data_commands.read_text().splitlines() if line.strip()]
+    card = render(args.adapter, args.report, args.curve, args.context_args, commands)
     (args.adapter / "README.md").write_text(card, encoding="utf-8")
     print(f"wrote {args.adapter / 'README.md'}")
     return 0

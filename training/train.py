@@ -103,7 +103,8 @@ class TrainConfig:
     lora_layers: str | None = field(
         default=None,
         metadata={"help": "Which decoder layers get LoRA: 'last:N', 'first:N' or comma-separated indices; None: all. "
-                          "'last:6' makes the backward pass stop early (cheaper on CPU)."},
+                          "'last:6' makes the backward pass stop early (cheaper on CPU). With init_adapter: more layers "
+                          "than the adapter has widen it (new layers start at zero), fewer are ignored."},
     )
     quantize: str | None = field(
         default=None,
@@ -456,6 +457,37 @@ def _load_base(model_dir: Path, config: TrainConfig) -> Any:
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
 
 
+def _continue_adapter(model: Any, config: TrainConfig, num_layers: int) -> tuple[Any, list[int]]:
+    """The base model with ``init_adapter`` loaded for training, and the layers that carry LoRA.
+
+    With ``lora_layers`` naming every layer the adapter has and more, the adapter is widened: the new layers
+    get fresh LoRA weights (B = 0, so the model starts exactly where the adapter left it) with the
+    adapter's own rank, alpha and modules, and learn from there.
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    folder = Path(config.init_adapter).expanduser()
+    previous = LoraConfig.from_pretrained(folder)
+    had = list(previous.layers_to_transform or range(num_layers))
+    wanted = parse_lora_layers(config.lora_layers, num_layers) if config.lora_layers else had
+    wanted = list(range(num_layers)) if wanted is None else wanted
+    if not set(had) < set(wanted):
+        if sorted(wanted) != sorted(had):
+            logger.warning("lora_layers %r ignored: the adapter %s keeps its layers %s (it can be widened, not cut)",
+                           config.lora_layers, folder, had)
+        return PeftModel.from_pretrained(model, folder, is_trainable=True), had
+    widened = LoraConfig(r=previous.r, lora_alpha=previous.lora_alpha, lora_dropout=previous.lora_dropout,
+                         target_modules=sorted(previous.target_modules), layers_to_transform=sorted(wanted),
+                         bias="none", task_type="CAUSAL_LM")
+    model = get_peft_model(model, widened)
+    outcome = set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    if outcome.unexpected_keys:
+        raise TrainConfigError(f"the adapter {folder} does not fit the widened LoRA: {outcome.unexpected_keys[:3]} ...")
+    logger.info("widened the adapter from layers %s to %s", had, sorted(wanted))
+    return model, sorted(wanted)
+
+
 def _checkpoints(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
@@ -560,10 +592,7 @@ def run_training(config: TrainConfig) -> TrainRun:
     num_layers = model.config.get_text_config().num_hidden_layers
     lora: LoraConfig | None = None
     if config.init_adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
-        layers = list(model.peft_config["default"].layers_to_transform or range(num_layers))
+        model, layers = _continue_adapter(model, config, num_layers)
     else:
         layers = parse_lora_layers(config.lora_layers, num_layers)
         lora = LoraConfig(
