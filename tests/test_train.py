@@ -391,7 +391,7 @@ def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, tiny_dir: P
     assert "| 4 | 8 |" in card and "CC BY-SA 4.0" in card
     assert "gemsql train --data" in card and "--max-steps 4" in card
     # A stage whose data took more than training.contextualize shows the commands that made it.
-    card = render(run.out, [report], curve, last_data_commands=["python -m training.repairs --out data/r.jsonl"])
+    card = render(run.out, [report], curve, data_commands=[["python -m training.repairs --out data/r.jsonl"]])
     recipe = card.split("```bash")[1]
     assert "python -m training.repairs --out data/r.jsonl\ngemsql train --data" in recipe
     assert "training.contextualize" not in recipe

@@ -117,16 +117,20 @@ def _relative(path: str | None) -> str | None:
         return path
 
 
-def _reproduce(log: dict, context_args: str | list[str] | None, last_data_commands: list[str] | None = None) -> list[str]:
+def _reproduce(log: dict, context_args: str | list[str] | None,
+               data_commands: list[list[str]] | None = None) -> list[str]:
     """The contextualize and train commands of every stage, oldest first.
 
     ``context_args``: training.contextualize's options of the last stages (one string each, oldest first);
-    the stages before them used CONTEXT_MIX. ``last_data_commands``: the commands that made the last
-    stage's data, where that took more than training.contextualize (retry prompts mixed in, say).
+    the stages before them used CONTEXT_MIX. ``data_commands``: for the last stages (oldest first), the
+    commands that made a stage's data where that took more than training.contextualize (retry prompts
+    mixed in, say).
     """
     stages = [*(log.get("previous_stages") or []), log]
     given = [context_args] if isinstance(context_args, str) else list(context_args or [])
     per_stage = [CONTEXT_MIX] * (len(stages) - len(given)) + given[-len(stages):]
+    commands = list(data_commands or [])[-len(stages):]
+    per_stage_commands = [None] * (len(stages) - len(commands)) + commands
     lines: list[str] = []
     for i, stage in enumerate(stages):
         cfg = dict(stage["config"])
@@ -136,8 +140,8 @@ def _reproduce(log: dict, context_args: str | list[str] | None, last_data_comman
         args = per_stage[i]
         if len(stages) > 1:
             lines.append(f"# stage {i + 1}")
-        if last_data_commands and i == len(stages) - 1:
-            lines += [*last_data_commands, "gemsql train " + " ".join(_train_args(cfg))]
+        if per_stage_commands[i]:
+            lines += [*per_stage_commands[i], "gemsql train " + " ".join(_train_args(cfg))]
             continue
         lines += [f"python -m training.contextualize --data data/training_data_train.jsonl --out {cfg['data'][0]} \\",
                   f"    --n 1600 {args}",
@@ -149,10 +153,14 @@ def _reproduce(log: dict, context_args: str | list[str] | None, last_data_comman
 
 
 def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None = None,
-           context_args: str | list[str] | None = None, last_data_commands: list[str] | None = None) -> str:
+           context_args: str | list[str] | None = None, data_commands: list[list[str]] | None = None) -> str:
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
+    all_minutes = (sum(s.get("wall_time_s") or 0 for s in log.get("previous_stages") or []) + log["wall_time_s"]) / 60
+    repairs_note = ("; some are retry prompts made by `training.repairs` (a gold query broken as small models break "
+                    "it, the guard's or DuckDB's real error, the graph's own retry prompt) whose completion is the "
+                    "gold query.")
     data_files = ", ".join(f"`{Path(p).name}`" for p in cfg["data"])
     lines = [
         "---",
@@ -174,7 +182,8 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         f"- Data: {log['train_examples']} prompt/completion pairs from {data_files} "
         f"({log['train_examples_too_long']} longer than {cfg['max_length']} tokens skipped), validation: "
         f"{log['val_examples']} pairs. Each prompt is the one inference builds (schema, then the RAG context the "
-        "graph retrieves from the Chroma knowledge base, then the question), made by `training.contextualize`.",
+        "graph retrieves from the Chroma knowledge base, then the question), made by `training.contextualize`"
+        + (repairs_note if any("training.repairs" in line for c in (data_commands or []) for line in c) else "."),
         "- Sources: generated pairs on the bundled sales database and the active-store table, three generated "
         "databases of other domains (library, HR, logistics), every gold SQL executed; and the " + SPIDER_CREDIT,
         "- Never trained on: `../shared/eval/` (sales dev, Spider dev) and the clinic second-domain set.",
@@ -196,7 +205,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         "",
         "```bash",
         "python -m training.generator --out data/training_data.jsonl",
-        *_reproduce(log, context_args, last_data_commands),
+        *_reproduce(log, context_args, data_commands),
         "```",
         "",
         "## Evaluation",
@@ -211,7 +220,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
     if any(c.is_file() for c in curves):
         lines += ["", "## Accuracy along the training run", "", *curve_rows(curves)]
     lines += ["", "## Limits", "",
-              "A 270M-parameter model trained for about an hour of CPU time: read its accuracy in the table above, "
+              f"A 270M-parameter model trained for {all_minutes:.0f} minutes of CPU time: read its accuracy in the table above, "
               "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
               "writes (read-only, one statement, existing tables and columns) and retries with the error message. "
               "Its default engine, `hybrid`, lets the template engine answer the sales questions it knows and "
@@ -244,13 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-args", action="append", default=[],
                         help=f"training.contextualize's options for a stage's training prompts, if not '{CONTEXT_MIX}' "
                              "(repeatable: the last stages, oldest first)")
-    parser.add_argument("--last-data-commands", type=Path,
-                        help="a file with the shell commands that made the last stage's training data, when "
-                             "training.contextualize alone did not")
+    parser.add_argument("--data-commands", type=Path, action="append", default=[],
+                        help="a file with the shell commands that made a stage's training data, when "
+                             "training.contextualize alone did not (repeatable: the last stages, oldest first)")
     args = parser.parse_args(argv)
-    commands = None
-    if args.last_data_commands:
-        commands = [line for line in args.last_data_commands.read_text().splitlines() if line.strip()]
+    commands = [[line for line in f.read_text().splitlines() if line.strip()] for f in args.data_commands]
     card = render(args.adapter, args.report, args.curve, args.context_args, commands)
     (args.adapter / "README.md").write_text(card, encoding="utf-8")
     print(f"wrote {args.adapter / 'README.md'}")
