@@ -11,6 +11,7 @@ from graph.context import Context
 from graph.state import State
 from nodes.common import settings, timed
 from nodes.retrieve_context import context_text
+from tools.retry_detour import AllOf, RetryDetour
 from tools.schema import DatabaseSchema, load_schema
 
 
@@ -66,16 +67,21 @@ def _with_model(state: State, ctx: Context) -> str:
     from tools.prompts import extract_sql
 
     prompt = model_prompt(state)
-    extra = {}
+    schema_constraint = None
     if ctx.constrain_to_schema:
         from tools.schema_constraint import SchemaConstraint
 
-        extra["constraint"] = SchemaConstraint.for_schema(load_schema(state.db))
+        schema_constraint = SchemaConstraint.for_schema(load_schema(state.db))
     try:
-        raw = model_llm(ctx).invoke(prompt, **extra)
+        llm = model_llm(ctx)
+        sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
+        detour = RetryDetour.from_history(state.history)
+        if sql and detour.repeats(sql):
+            # The retry copied a query that already failed: decode again around where its error points.
+            constraint = AllOf((schema_constraint, detour)) if schema_constraint else detour
+            sql = extract_sql(llm.invoke(prompt, constraint=constraint)) or sql
     except ModelUnavailable as exc:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
-    sql = extract_sql(raw)
     if not sql:
         raise _GenerationFailed("the model wrote no SQL")
     return sql

@@ -338,6 +338,33 @@ def test_schema_constrained_decoding_names_only_what_the_database_has(adapter: P
         clear_cache()
 
 
+def test_a_retry_detour_changes_what_llama_cpp_writes(adapter: Path) -> None:
+    """The detour (tools.retry_detour) through llama.cpp's greedy loop: the greedy answer, declared a failure
+    that blames one of its names, is not written again, and every token passes the detour where it stands."""
+    import re
+
+    from tests.test_retry_detour import written
+    from tools.llama_llm import LlamaCppSQLLLM, _loaded, _piece_reader, clear_cache, default_threads, greedy_tokens
+    from tools.retry_detour import RetryDetour
+
+    try:
+        clear_cache()
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=24, stop_when_not_sql=False)
+        greedy = llm.invoke(PROMPT)
+        name = next(m.group() for m in re.finditer(r"[A-Za-z_]{3,}", greedy) if m.start() > 0)
+        detour = RetryDetour.from_history([{"engine": "finetuned", "sql": greedy, "error": f'unknown column "{name}"'}])
+        assert detour.failures[0].blames, greedy
+        assert llm.invoke(PROMPT, constraint=detour) != greedy
+        llama = _loaded(llm.gguf_path(), default_threads()).llama
+        piece = _piece_reader(llama)
+        stream = greedy_tokens(llama, llama.tokenize(PROMPT.encode(), add_bos=True, special=True), 3, None, detour)
+        taken = [piece(next(stream)) for _ in range(16)]
+        stream.close()
+        assert written(detour, taken)
+    finally:
+        clear_cache()
+
+
 def test_batched_answers_are_the_answers_of_single_calls(adapter: Path) -> None:
     """prefetch decodes several prompts per pass (their shared prefix once); each call then gets its own
     answer, the one a single call writes up to a near-tie, and only once."""
