@@ -14,10 +14,10 @@ BACKENDS: tuple[str, ...] = ("auto", "llamacpp", "transformers")
 DEFAULT_MODEL = "gemma3-270m"
 # Where the shipped LoRA adapter lives once the fine-tuning issue has trained it.
 DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "training" / "adapters" / "gemsql-270m"
-# The shipped adapter (three CPU stages, 96 min, ~2,000 examples; see its model card) is the default model
+# The shipped adapter (five CPU stages, 153 min, ~3,600 examples; see its model card) is the default model
 # behind the default 'hybrid' engine: the template engine answers the questions it knows (96% of the sales dev
-# set), the adapter the rest (a third of the sales dev set on its own, a few percent of unseen schemas, where
-# the untuned base model writes no usable SQL at all). Ask for the base model with --adapter none.
+# set), the adapter the rest (44% of the sales dev set on its own, 10-30% of unseen schemas, where the
+# untuned base model writes no usable SQL at all). Ask for the base model with --adapter none.
 USE_SHIPPED_ADAPTER_BY_DEFAULT = True
 
 

@@ -212,7 +212,8 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         "",
         "Execution accuracy (results compared as bags, or lists under ORDER BY) with `gemsql eval`; `finetuned` "
         "is this adapter, `+rag` adds the knowledge-base context, `ensemble` falls back to the template engine "
-        "after the model's last try.",
+        "after the model's last try, `hybrid` asks the templates first. Retries get the error fed back, and a retry "
+        "that would copy a failed query is decoded around the place its error points at (`tools.retry_detour`).",
         "",
         *evaluation_rows(reports),
     ]
