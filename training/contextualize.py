@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 from langgraph.types import Overwrite
 
@@ -82,14 +82,19 @@ def without_answer(retrieved: dict[str, Any], question: str, sql: str, *, drop_s
     return {**retrieved, "examples": examples}
 
 
+def training_state(question: str, sql: str, db_path: str, *, use_rag: bool = True) -> State:
+    """The graph's state at generation for a generated pair, the pair itself kept out of its examples."""
+    state = front_state(question, db_path, use_rag=use_rag)
+    retrieved = without_answer(state.retrieved, question, sql, drop_same_sql=_stable_half(question + sql))
+    return dataclasses.replace(state, retrieved=retrieved)
+
+
 def training_pair(question: str, sql: str, db_path: str, *, use_rag: bool = True) -> dict[str, str]:
     """{prompt, completion} for one generated pair: the runtime prompt, the gold SQL, then the end of turn."""
     from nodes.generate_sql import model_prompt
     from tools.prompts import END
 
-    state = front_state(question, db_path, use_rag=use_rag)
-    retrieved = without_answer(state.retrieved, question, sql, drop_same_sql=_stable_half(question + sql))
-    state = dataclasses.replace(state, retrieved=retrieved)
+    state = training_state(question, sql, db_path, use_rag=use_rag)
     return {"prompt": model_prompt(state), "completion": sql.strip() + END}
 
 
@@ -148,6 +153,44 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+def read_generated(data: Path, dbs: str | None = None) -> tuple[list[dict], dict[str, str]]:
+    """The records of a training.generator JSONL, and its database names -> paths (``<stem>_dbs.json`` beside it
+    unless ``dbs`` names the file)."""
+    dbs_file = Path(dbs) if dbs else data.with_name(re.sub(r"_(train|val|heldout)$", "", data.stem) + "_dbs.json")
+    records = [json.loads(line) for line in data.open() if line.strip()]
+    return records, json.loads(dbs_file.read_text())
+
+
+def write_prompts(records: list[dict], dbs: dict[str, str], make: Callable[[dict, str], dict | None], out: Path,
+                  label: str) -> tuple[int, int]:
+    """``make(record, db_path)`` for each record, written to ``out`` as JSON lines with the record's source,
+    database and template, behind a progress bar (through a temporary file, so ``out`` is whole or absent).
+
+    A record that ``make`` answers with None is left out; one that raises is skipped with a warning, so one
+    odd database does not lose the others. Returns (written, skipped)."""
+    from rich.progress import Progress
+
+    written = skipped = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with tmp.open("w") as handle, Progress() as progress:
+        task = progress.add_task(label, total=len(records))
+        for record in records:
+            try:
+                pair = make(record, dbs[record["db"]])
+            except Exception as exc:  # noqa: BLE001
+                pair = None
+                skipped += 1
+                log.warning("skipped %r on %s: %s", record["question"], record["db"], exc)
+            if pair is not None:
+                handle.write(json.dumps({**pair, "source": record["source"], "db": record["db"],
+                                         "template": record.get("template", "")}) + "\n")
+                written += 1
+            progress.advance(task)
+    tmp.replace(out)
+    return written, skipped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="training.generator JSONL (train or val split)")
@@ -162,32 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    data = Path(args.data)
-    dbs_file = Path(args.dbs) if args.dbs else data.with_name(re.sub(r"_(train|val|heldout)$", "", data.stem) + "_dbs.json")
-    dbs = json.loads(dbs_file.read_text())
-    records = [json.loads(line) for line in data.open() if line.strip()]
+    records, dbs = read_generated(Path(args.data), args.dbs)
     chosen = choose(records, _parse_mix(args.mix), args.n, seed=args.seed, unfiltered=args.unfiltered)
-
-    from rich.progress import Progress
-
-    started, failed = time.perf_counter(), 0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w") as handle, Progress() as progress:
-        task = progress.add_task("training prompts", total=len(chosen))
-        for record in chosen:
-            try:
-                pair = training_pair(record["question"], record["sql"], dbs[record["db"]], use_rag=not args.no_rag)
-            except Exception as exc:  # noqa: BLE001 - one odd database must not lose the others
-                failed += 1
-                log.warning("skipped %r on %s: %s", record["question"], record["db"], exc)
-            else:
-                handle.write(json.dumps({**pair, "source": record["source"], "db": record["db"],
-                                         "template": record.get("template", "")}) + "\n")
-            progress.advance(task)
-    tmp.replace(out)
-    print(f"{len(chosen) - failed} prompts written to {out} ({failed} skipped) in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    written, failed = write_prompts(
+        chosen, dbs, lambda record, db_path: training_pair(record["question"], record["sql"], db_path,
+                                                           use_rag=not args.no_rag),
+        Path(args.out), "training prompts")
+    print(f"{written} prompts written to {args.out} ({failed} skipped) in {time.perf_counter() - started:.0f} s")
     return 0
 
 

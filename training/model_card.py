@@ -87,6 +87,11 @@ def _layers(log: dict, cfg: dict) -> str:
     return ", ".join(map(str, layers)) if layers else (cfg.get("lora_layers") or "all")
 
 
+def _all_stages_seconds(log: dict) -> float:
+    """CPU training time of the adapter: its last run and every stage before it."""
+    return sum(s.get("wall_time_s") or 0 for s in log.get("previous_stages") or []) + log["wall_time_s"]
+
+
 def _stage_lines(log: dict) -> list[str]:
     """For an adapter trained in stages (``--init-adapter``): what each earlier stage did, and the total."""
     stages = log.get("previous_stages") or []
@@ -100,7 +105,7 @@ def _stage_lines(log: dict) -> list[str]:
                      f"{', '.join(Path(p).name for p in cfg.get('data', []))}, lr {cfg.get('lr')}, "
                      f"{(stage.get('wall_time_s') or 0) / 60:.1f} min, {stage.get('tokens_per_s')} tokens/s, "
                      f"validation loss {_round(stage.get('final_val_loss'))}.")
-    total = sum(s.get("wall_time_s") or 0 for s in stages) + log["wall_time_s"]
+    total = _all_stages_seconds(log)
     examples = sum(s.get("examples_seen") or 0 for s in stages) + log["examples_seen"]
     lines.append(f"- All stages: **{total / 60:.1f} min** of CPU training, {examples:,} examples seen.")
     return lines
@@ -157,7 +162,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
-    all_minutes = (sum(s.get("wall_time_s") or 0 for s in log.get("previous_stages") or []) + log["wall_time_s"]) / 60
+    all_minutes = _all_stages_seconds(log) / 60
     repairs_note = ("; some are retry prompts made by `training.repairs` (a gold query broken as small models break "
                     "it, the guard's or DuckDB's real error, the graph's own retry prompt) whose completion is the "
                     "gold query.")

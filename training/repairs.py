@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import random
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +28,6 @@ from sqlglot import exp
 from tools.schema import DatabaseSchema, load_schema
 from tools.sql_guard import GuardError
 
-log = logging.getLogger("gemsql")
 
 Breaker = Callable[[exp.Expression, DatabaseSchema, random.Random], "exp.Expression | None"]
 
@@ -142,23 +139,21 @@ def repair_pair(question: str, sql: str, db_path: str, rng: random.Random) -> di
     """{prompt, completion, breaker}: the retry prompt after a broken query, and the gold SQL; None if none breaks."""
     from nodes.generate_sql import model_prompt
     from tools.prompts import END
-    from training.contextualize import _stable_half, front_state, without_answer
+    from training.contextualize import training_state
 
     schema = load_schema(db_path)
     for name, broken in broken_queries(sql, schema, rng):
         error = error_of(broken, db_path)
         if error is None:
             continue
-        state = front_state(question, db_path)
-        retrieved = without_answer(state.retrieved, question, sql, drop_same_sql=_stable_half(question + sql))
-        state = dataclasses.replace(state, retrieved=retrieved, feedback=error, attempts=1,
+        state = dataclasses.replace(training_state(question, sql, db_path), feedback=error, attempts=1,
                                     history=[{"engine": "finetuned", "sql": broken, "error": error}])
         return {"prompt": model_prompt(state), "completion": sql.strip() + END, "breaker": name}
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.contextualize import _parse_mix, choose
+    from training.contextualize import _parse_mix, choose, read_generated, write_prompts
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="training.generator JSONL (train or val split)")
@@ -170,34 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    data = Path(args.data)
-    dbs_file = Path(args.dbs) if args.dbs else data.with_name(re.sub(r"_(train|val|heldout)$", "", data.stem) + "_dbs.json")
-    dbs = json.loads(dbs_file.read_text())
-    records = [json.loads(line) for line in data.open() if line.strip()]
+    records, dbs = read_generated(Path(args.data), args.dbs)
     chosen = choose(records, _parse_mix(args.mix), args.n, seed=args.seed)
     rng = random.Random(args.seed)
-
-    from rich.progress import Progress
-
-    started, written = time.perf_counter(), 0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    with tmp.open("w") as handle, Progress() as progress:
-        task = progress.add_task("retry prompts", total=len(chosen))
-        for record in chosen:
-            try:
-                pair = repair_pair(record["question"], record["sql"], dbs[record["db"]], rng)
-            except Exception as exc:  # noqa: BLE001 - one odd database must not lose the others
-                pair = None
-                log.warning("skipped %r on %s: %s", record["question"], record["db"], exc)
-            if pair is not None:
-                handle.write(json.dumps({**pair, "source": record["source"], "db": record["db"],
-                                         "template": record.get("template", "")}) + "\n")
-                written += 1
-            progress.advance(task)
-    tmp.replace(out)
-    print(f"{written} retry prompts written to {out} (of {len(chosen)} pairs) in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    written, _ = write_prompts(
+        chosen, dbs, lambda record, db_path: repair_pair(record["question"], record["sql"], db_path, rng),
+        Path(args.out), "retry prompts")
+    print(f"{written} retry prompts written to {args.out} (of {len(chosen)} pairs) in {time.perf_counter() - started:.0f} s")
     return 0
 
 
