@@ -72,3 +72,14 @@ def test_main_writes_retry_prompts(sales_db: Path, tmp_path: Path, capsys) -> No
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2 and all("Previous SQL: " in r["prompt"] and r["completion"].endswith(END) for r in rows)
     assert "2 retry prompts written" in capsys.readouterr().out
+
+
+def test_a_querys_tables_come_in_the_order_it_names_them() -> None:
+    """Not a set: the retry data must not change with Python's hash seed."""
+    import sqlglot
+
+    from training.repairs import _tables_of
+
+    tree = sqlglot.parse_one("SELECT zeta.a FROM zeta JOIN alpha ON zeta.id = alpha.id JOIN zeta AS z2 ON 1 = 1",
+                             read="duckdb")
+    assert _tables_of(tree) == ["zeta", "alpha"]

@@ -32,8 +32,9 @@ from tools.sql_guard import GuardError
 Breaker = Callable[[exp.Expression, DatabaseSchema, random.Random], "exp.Expression | None"]
 
 
-def _tables_of(tree: exp.Expression) -> set[str]:
-    return {t.name.lower() for t in tree.find_all(exp.Table)}
+def _tables_of(tree: exp.Expression) -> list[str]:
+    """The query's tables in the order it names them (a list: a set's order changes with Python's hash seed)."""
+    return list(dict.fromkeys(t.name.lower() for t in tree.find_all(exp.Table)))
 
 
 def wrong_column(tree: exp.Expression, schema: DatabaseSchema, rng: random.Random) -> exp.Expression | None:
