@@ -220,6 +220,24 @@ def _charts(result: EvalResult, out: Path) -> list[str]:
     return written
 
 
+def _share_plotly(out: Path) -> None:
+    """Reports kept side by side (``evals/reports/*``) point at one plotly.js in their parent folder, not 4.8 MB each.
+
+    Only where the parent already holds the very same file: a report written anywhere else keeps its own copy and
+    opens offline as before.
+    """
+    own, shared = out / "plotly.min.js", out.parent / "plotly.min.js"
+    if own.is_symlink() or not own.is_file() or not shared.is_file():
+        return
+    if own.stat().st_size != shared.stat().st_size or own.read_bytes() != shared.read_bytes():
+        return
+    own.unlink()
+    try:
+        own.symlink_to(Path("..") / "plotly.min.js")
+    except OSError:  # no symbolic links here (some Windows setups): the copy it was
+        own.write_bytes(shared.read_bytes())
+
+
 def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     """Write report.md, results.json and the HTML charts under ``out_dir``; returns their paths."""
     out = Path(out_dir).expanduser()
@@ -229,6 +247,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     paths["results.json"] = out / "results.json"
     try:
         charts = _charts(result, out)
+        _share_plotly(out)
     except Exception as exc:  # noqa: BLE001 -- the report must not be lost to a chart
         charts = []
         result.meta["charts_error"] = f"{type(exc).__name__}: {exc}"

@@ -101,6 +101,20 @@ def test_report_files(template_run, tmp_path: Path) -> None:
         assert "Plotly.newPlot" in html and 'src="https://cdn' not in html  # opens offline
 
 
+def test_reports_side_by_side_share_one_plotly(template_run, tmp_path: Path) -> None:
+    write_report(template_run, tmp_path / "first")
+    alone = tmp_path / "first" / "plotly.min.js"
+    assert alone.is_file() and not alone.is_symlink()  # a report on its own opens offline by itself
+    shutil.copy(alone, tmp_path / "plotly.min.js")
+    write_report(template_run, tmp_path / "second")
+    shared = tmp_path / "second" / "plotly.min.js"
+    assert shared.is_symlink() and os.readlink(shared) == os.path.join("..", "plotly.min.js")
+    assert shared.read_bytes() == alone.read_bytes()  # the charts still find plotly.js
+    (tmp_path / "plotly.min.js").write_text("// another plotly version")
+    write_report(template_run, tmp_path / "third")
+    assert not (tmp_path / "third" / "plotly.min.js").is_symlink()  # never points at a different plotly.js
+
+
 def test_select_cases_every_and_limit() -> None:
     cases = [{"question": str(i), "sql": "SELECT 1", "line": i} for i in range(1, 11)]
     assert [c["line"] for c in select_cases(cases, every=3)] == [1, 4, 7, 10]
