@@ -290,6 +290,28 @@ def test_bad_options_raise_clear_errors(tiny_dir: Path, data_files: tuple[Path, 
         train(TrainConfig(**{**base, "max_length": 20, "max_steps": 1}))
 
 
+def test_device_must_be_known_and_there(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.train import TrainConfig, TrainConfigError, resolve_device, train
+
+    base = dict(base=str(tiny_dir), data=[str(data_files[0])], out=str(tmp_path / "x"), max_steps=1, **FAST)
+    with pytest.raises(TrainConfigError, match="bad device 'tpu'"):
+        train(TrainConfig(**{**base, "device": "tpu"}))
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainConfigError, match="no CUDA GPU"):
+            train(TrainConfig(**{**base, "device": "cuda"}))
+
+
+def test_max_minutes_stops_early_and_still_saves(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
+    from training.train import TrainConfig, run_training
+
+    result = run_training(TrainConfig(base=str(tiny_dir), data=[str(data_files[0])], out=str(tmp_path / "t"),
+                                      max_steps=50, max_minutes=1e-6, **FAST))
+    log = result.log
+    assert log["stopped_at_time_limit"] and log["global_step"] == 1 and log["max_steps"] == 50
+    assert (result.out / "adapter_model.safetensors").is_file() and log["device"].startswith("cpu")
+
+
 def test_qlora_4bit_trains_on_cpu(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
     pytest.importorskip("bitsandbytes")
     from training.train import TrainConfig, run_training

