@@ -239,6 +239,20 @@ def test_init_adapter_continues_from_the_adapter(run, tmp_path: Path, data_files
                                  init_adapter=str(tmp_path), **FAST))
 
 
+def test_model_card_says_where_the_adapter_was_trained(run, tmp_path: Path) -> None:
+    from training.model_card import render
+
+    assert "an ordinary CPU" in render(run.out, []) and "--device" not in render(run.out, [])
+    gpu = tmp_path / "gpu-adapter"
+    shutil.copytree(run.out, gpu)
+    log = json.loads((gpu / "training_log.json").read_text())
+    log["device"], log["config"]["device"], log["config"]["max_minutes"] = "NVIDIA H200", "cuda", 7.5
+    (gpu / "training_log.json").write_text(json.dumps(log))
+    card = render(gpu, [])
+    assert "on one NVIDIA H200 GPU" in card and "--device cuda --max-minutes 7.5" in card
+    assert "minutes of GPU time" in card and "CPU threads" not in card
+
+
 def test_lora_layers_last_1_adapts_only_the_last_layer(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

