@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
                                                     help="Continue training this adapter (its rank and layers) on new data."),
         group_by_length: bool = typer.Option(False, "--group-by-length",
                                              help="Batch examples of similar length (less padding, faster on CPU)."),
+        seed: int = typer.Option(42, "--seed", help="Random seed (LoRA init, shuffling, dropout)."),
         device: str = typer.Option("cpu", "--device", help="cpu (float32), cuda (a GPU, bfloat16 autocast) or auto."),
         max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.01,
                                                     help="Stop after N minutes of training and save the adapter then."),
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
                              save_steps=save_steps, keep_checkpoints=keep_checkpoints or None, eval_steps=eval_steps, val_limit=val_limit, threads=threads,
                              gradient_checkpointing=gradient_checkpointing,
                              init_adapter=str(init_adapter.expanduser()) if init_adapter else None,
-                             group_by_length=group_by_length, device=device, max_minutes=max_minutes)
+                             group_by_length=group_by_length, device=device, max_minutes=max_minutes, seed=seed)
         if data:
             config.data = [str(p) for p in data]
         _quiet_libraries()

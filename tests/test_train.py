@@ -247,9 +247,10 @@ def test_model_card_says_where_the_adapter_was_trained(run, tmp_path: Path) -> N
     shutil.copytree(run.out, gpu)
     log = json.loads((gpu / "training_log.json").read_text())
     log["device"], log["config"]["device"], log["config"]["max_minutes"] = "NVIDIA H200", "cuda", 7.5
+    log["config"]["seed"] = 43
     (gpu / "training_log.json").write_text(json.dumps(log))
     card = render(gpu, [])
-    assert "on one NVIDIA H200 GPU" in card and "--device cuda --max-minutes 7.5" in card
+    assert "on one NVIDIA H200 GPU" in card and "--seed 43 --device cuda --max-minutes 7.5" in card
     assert "minutes of GPU time" in card and "CPU threads" not in card
 
 

@@ -257,6 +257,7 @@ def _train_args(cfg: dict) -> list[str]:
              f"--limit {cfg['limit']}" if cfg.get("limit") else "",
              f"--init-adapter {cfg['init_adapter']}" if cfg.get("init_adapter") else "",
              "--group-by-length" if cfg.get("group_by_length") else "",
+             f"--seed {cfg['seed']}" if cfg.get("seed", 42) != 42 else "",
              f"--device {cfg['device']}" if cfg.get("device", "cpu") != "cpu" else "",
              f"--max-minutes {cfg['max_minutes']:g}" if cfg.get("max_minutes") else "",
              f"--out {cfg['out']}" if cfg.get("out") else ""]
