@@ -174,6 +174,10 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
                     "gold query.")
     data_files = ", ".join(f"`{Path(p).name}`" for p in cfg["data"])
     gpu = _on_gpu(log)
+    # A run that continued an adapter kept that adapter's rank and alpha, whatever its own options said.
+    saved = adapter / "adapter_config.json"
+    lora = json.loads(saved.read_text()) if saved.is_file() else {}
+    lora = {k: lora.get(k, cfg[c]) for k, c in (("r", "lora_r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout"))}
     where = (f"one {log['device']} GPU (float32 LoRA weights, bfloat16 autocast)" if gpu
              else "an ordinary CPU (2 cores, float32)")
     lines = [
@@ -201,7 +205,7 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
         "- Sources: generated pairs on the bundled sales database and the active-store table, three generated "
         "databases of other domains (library, HR, logistics), every gold SQL executed; and the " + SPIDER_CREDIT,
         "- Never trained on: `../shared/eval/` (sales dev, Spider dev) and the clinic second-domain set.",
-        f"- LoRA: r={cfg['lora_r']}, alpha={cfg['lora_alpha']}, dropout={cfg['lora_dropout']}, modules "
+        f"- LoRA: r={lora['r']}, alpha={lora['lora_alpha']}, dropout={lora['lora_dropout']}, modules "
         f"{', '.join(cfg['target_modules'])}, layers {_layers(log, cfg)} "
         f"({log['trainable_params']:,} trainable of {log['total_params']:,} parameters).",
         f"- Optimiser: AdamW, lr {cfg['lr']}, linear decay after 3% warm-up, batch {cfg['batch_size']} x "
@@ -251,7 +255,8 @@ def _train_args(cfg: dict) -> list[str]:
         args.append(f"--val {cfg['val_data']} --val-limit {cfg['val_limit']} --eval-steps {cfg['eval_steps']}")
     args += [f"--save-steps {cfg['save_steps']}", "--keep-checkpoints 0" if cfg.get("keep_checkpoints") is None else "",
              f"--lora-layers {cfg['lora_layers']}" if cfg.get("lora_layers") else "",
-             f"--lora-r {cfg['lora_r']} --lora-alpha {cfg['lora_alpha']} --lr {cfg['lr']}",
+             "" if cfg.get("init_adapter") else f"--lora-r {cfg['lora_r']} --lora-alpha {cfg['lora_alpha']}",
+             f"--lr {cfg['lr']}",
              f"--batch-size {cfg['batch_size']} --grad-accum {cfg['grad_accum']} --max-length {cfg['max_length']}",
              f"--epochs {cfg['epochs']:g}" if cfg.get("max_steps", -1) <= 0 else f"--max-steps {cfg['max_steps']}",
              f"--limit {cfg['limit']}" if cfg.get("limit") else "",
