@@ -252,6 +252,14 @@ def test_model_card_says_where_the_adapter_was_trained(run, tmp_path: Path) -> N
     card = render(gpu, [])
     assert "on one NVIDIA H200 GPU" in card and "--seed 43 --device cuda --max-minutes 7.5" in card
     assert "minutes of GPU time" in card and "CPU threads" not in card
+    earlier = tmp_path / "cpu-report"
+    earlier.mkdir()
+    (earlier / "results.json").write_text(json.dumps({
+        "meta": {"dataset": "sales-dev", "command": "gemsql eval --cases sales-dev --backend llamacpp", "date": "2026-12-01"},
+        "summary": {"finetuned+rag": {"execution_accuracy": 0.44, "execution_rate": 0.92, "latency_p50_s": 1.49, "n": 25}}}))
+    card = render(gpu, [], baseline=("the CPU recipe (five stages, 153 min)", [earlier], []))
+    compared = card.split("## For comparison: the CPU recipe (five stages, 153 min)")[1]
+    assert "| sales-dev | finetuned+rag (llamacpp) | 44.0% | 92.0% | 1.49 s | 25 |" in compared
 
 
 def test_lora_layers_last_1_adapts_only_the_last_layer(tiny_dir: Path, data_files: tuple[Path, Path], tmp_path: Path) -> None:

@@ -164,7 +164,9 @@ def _reproduce(log: dict, context_args: str | list[str] | None,
 
 
 def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None = None,
-           context_args: str | list[str] | None = None, data_commands: list[list[str]] | None = None) -> str:
+           context_args: str | list[str] | None = None, data_commands: list[list[str]] | None = None,
+           baseline: tuple[str, list[Path], list[Path]] | None = None) -> str:
+    """The card. ``baseline``: (what it was, its reports, its curves) of another recipe's adapter, for comparison."""
     log = json.loads((adapter / "training_log.json").read_text())
     cfg = log["config"]
     minutes = log["wall_time_s"] / 60
@@ -240,6 +242,13 @@ def render(adapter: Path, reports: list[Path], curve: Path | list[Path] | None =
     curves = [curve] if isinstance(curve, Path) else list(curve or [])
     if any(c.is_file() for c in curves):
         lines += ["", "## Accuracy along the training run", "", *curve_rows(curves)]
+    if baseline:
+        label, baseline_reports, baseline_curves = baseline
+        lines += ["", f"## For comparison: {label}", ""]
+        if baseline_reports:
+            lines += evaluation_rows(baseline_reports)
+        if any(c.is_file() for c in baseline_curves):
+            lines += ["", "Accuracy along that run:", "", *curve_rows(baseline_curves)]
     lines += ["", "## Limits", "",
               f"A 270M-parameter model trained for {all_minutes:.0f} minutes of {'GPU' if gpu else 'CPU'} time: read its accuracy in the table above, "
               "and the misses, with the SQL it wrote, in each report's `report.md`. gemsql guards every query it "
@@ -281,9 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-commands", type=Path, action="append", default=[],
                         help="a file with the shell commands that made a stage's training data, when "
                              "training.contextualize alone did not (repeatable: the last stages, oldest first)")
+    parser.add_argument("--baseline", help="what another recipe's adapter was, to show its measurements beside this one")
+    parser.add_argument("--baseline-report", type=Path, action="append", default=[], help="a report of that adapter")
+    parser.add_argument("--baseline-curve", type=Path, action="append", default=[], help="a curve.json of that adapter")
     args = parser.parse_args(argv)
     commands = [[line for line in f.read_text().splitlines() if line.strip()] for f in args.data_commands]
-    card = render(args.adapter, args.report, args.curve, args.context_args, commands)
+    baseline = (args.baseline, args.baseline_report, args.baseline_curve) if args.baseline else None
+    card = render(args.adapter, args.report, args.curve, args.context_args, commands, baseline)
     (args.adapter / "README.md").write_text(card, encoding="utf-8")
     print(f"wrote {args.adapter / 'README.md'}")
     return 0
