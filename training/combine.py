@@ -2,8 +2,8 @@
 
 Several ``training.contextualize`` / ``training.repairs`` draws overlap (different seeds pick some of the same
 pairs, and a pair without retrieved examples to drop gives the same prompt every time); a repeated example
-would only weigh its pair twice. Two lines are the same example when their prompt and completion (or, for
-``training.generator`` lines, their ``text``) are equal; the first is kept::
+would only weigh its pair twice. Two lines are the same example when they give the same prompt and completion as
+the trainer reads them (``training.train.pair_from_record``: either format); the first is kept::
 
     python -m training.combine --out data/train_gpu1.jsonl --seed 7 data/train_rag5.jsonl data/repairs5.jsonl ...
 """
@@ -17,17 +17,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from training.train import pair_from_record
+
 
 class CombineError(ValueError):
     """A missing or unreadable input file: the message names it and the line."""
-
-
-def _key(record: dict) -> tuple:
-    if "prompt" in record and "completion" in record:
-        return ("pair", record["prompt"], record["completion"])
-    if "text" in record:
-        return ("text", record["text"])
-    raise KeyError("no prompt/completion and no text")
 
 
 def combine(paths: Iterable[str | Path], out: str | Path, *, seed: int = 7) -> tuple[int, int]:
@@ -44,9 +38,12 @@ def combine(paths: Iterable[str | Path], out: str | Path, *, seed: int = 7) -> t
                 if not line.strip():
                     continue
                 try:
-                    key = _key(json.loads(line))
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    key = pair_from_record(json.loads(line))
+                except json.JSONDecodeError as exc:
                     raise CombineError(f"{path}:{number}: not a training example ({exc})") from None
+                if key is None:
+                    raise CombineError(f"{path}:{number}: not a training example (no prompt/completion and no "
+                                       "Gemma-format text)")
                 read += 1
                 if key not in seen:
                     seen.add(key)

@@ -161,7 +161,7 @@ class TrainConfig:
 # --------------------------------------------------------------------------------------------------- data
 
 
-def _pair_from_record(record: Any) -> tuple[str, str] | None:
+def pair_from_record(record: Any) -> tuple[str, str] | None:
     """(prompt, completion) of one JSONL record, or None when it has neither format."""
     if not isinstance(record, dict):
         return None
@@ -202,7 +202,7 @@ def load_examples(paths: str | os.PathLike | list[str | os.PathLike]) -> "datase
                 if not line.strip():
                     continue
                 try:
-                    pair = _pair_from_record(json.loads(line))
+                    pair = pair_from_record(json.loads(line))
                 except json.JSONDecodeError:
                     pair = None
                 if pair is None:
