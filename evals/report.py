@@ -152,6 +152,8 @@ def _markdown(result: EvalResult, charts: list[str]) -> str:
             described += f", model={config.model or 'gemma3-270m'}, adapter={config.adapter or 'none'}"
             if getattr(config, "constrain_to_schema", None) is not None:
                 described += f", constrain_to_schema={config.constrain_to_schema}"
+            if getattr(config, "constrain_retries", None) is not None:
+                described += f", constrain_retries={config.constrain_retries}"
         status = f" — **missing**: {config.missing}" if config.missing else ""
         note = f" ({config.note})" if config.note else ""
         lines.append(f"- `{config.name}`: {described}{note}{status}")

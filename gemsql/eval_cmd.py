@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
         constrain: Optional[bool] = typer.Option(None, "--constrain/--no-constrain",
                                                  help="Schema-constrained decoding for the model configurations "
                                                       "(default: the engine's default)."),
+        constrain_retries: Optional[bool] = typer.Option(None, "--constrain-retries/--no-constrain-retries",
+                                                         help="Schema-constrained decoding of the model's retries "
+                                                              "only (default: the engine's default)."),
         batch: int = typer.Option(1, "--batch", min=1, max=16,
                                   help="llama.cpp: generate the model's first attempts for N cases in one batch "
                                        "(per-case latency then leaves them out)."),
@@ -92,7 +95,8 @@ def register(app: typer.Typer) -> None:
             loaded = load_cases(cases_path)
             chosen = select_cases(loaded, every, limit)
             configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
-                                      backend=backend, constrain_to_schema=constrain)
+                                      backend=backend, constrain_to_schema=constrain,
+                                      constrain_retries=constrain_retries)
         except (CasesError, ValueError) as exc:
             _fail(str(exc))
         if not configs:

@@ -76,6 +76,12 @@ class Context:
         metadata={"description": "Schema-constrained decoding: where the model's next token would name a table or "
                                  "column the database does not have, it takes the most likely one that exists."},
     )
+    constrain_retries: bool = field(
+        default=False,
+        metadata={"description": "Schema-constrained decoding for the model's retries only: its first answer is "
+                                 "free, a correction after an error (most often a name the database does not "
+                                 "have) may only name tables and columns that exist."},
+    )
     max_new_tokens: int = field(
         default=160,
         metadata={"description": "Most tokens the model may generate for one SQL statement."},

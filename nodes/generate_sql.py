@@ -67,15 +67,15 @@ def _with_model(state: State, ctx: Context) -> str:
     from tools.prompts import extract_sql
 
     prompt = model_prompt(state)
+    detour = RetryDetour.from_history(state.history)
     schema_constraint = None
-    if ctx.constrain_to_schema:
+    if ctx.constrain_to_schema or (ctx.constrain_retries and detour.failures):
         from tools.schema_constraint import SchemaConstraint
 
         schema_constraint = SchemaConstraint.for_schema(load_schema(state.db))
     try:
         llm = model_llm(ctx)
         sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
-        detour = RetryDetour.from_history(state.history)
         if sql and detour.repeats(sql):
             # The retry copied a query that already failed: decode again around where its error points.
             constraint = AllOf((schema_constraint, detour)) if schema_constraint else detour

@@ -10,7 +10,7 @@ from langchain_core.language_models.fake import FakeListLLM
 
 from graph.context import Context
 from tests.small_db import build_stores_sales_db
-from tools.retry_detour import AllOf, RetryDetour, blamed_offsets
+from tools.retry_detour import AllOf, RetryDetour, blamed_offsets, caret_offset
 from tools.schema_constraint import SchemaConstraint
 
 FAILED = "SELECT region, SUM(amount) AS revenue FROM sales ORDER BY revenue_total DESC"
@@ -35,6 +35,44 @@ def test_blamed_offsets_find_the_name_the_error_gives() -> None:
     alias = "SELECT stores.region FROM sales WHERE region = 'stores'"
     assert blamed_offsets(alias, 'unknown table or alias "stores" in stores.region') == [7]  # not the literal
     assert blamed_offsets(FAILED, 'Binder Error: column "region" must appear in the GROUP BY clause') == []
+
+
+def _duckdb_error(sql: str) -> str:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE sales (id INTEGER, region TEXT, amount DOUBLE)")
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute(sql)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("sql, blamed", [
+    # DuckDB's caret, not the first use of the name: the aggregate is fine, the ORDER BY is not
+    ("SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region ORDER BY sales.amount DESC", "sales.amount DESC"),
+    ("SELECT region, amount FROM sales GROUP BY region", "amount FROM"),
+    # quoted with '...' at both ends, the caret well inside
+    ("SELECT region, SUM(amount) FROM sales GROUP BY region HAVING amount > 3 AND id > 1 AND region IN "
+     "(SELECT region FROM sales WHERE amount > 1 AND id > 2 AND amount < 100000) ORDER BY region", "amount > 3"),
+    ("SELECT region,\n  SUM(amount)\nFROM sales\nGROUP BY region ORDER BY amount", "amount"),  # the 4th line
+])
+def test_blamed_offsets_follow_duckdbs_caret(sql: str, blamed: str) -> None:
+    offset = sql.rindex(blamed) if blamed == "amount" else sql.index(blamed)
+    assert blamed_offsets(sql, _duckdb_error(sql)) == [offset]
+
+
+def test_a_caret_under_another_query_blames_nothing_by_it() -> None:
+    error = _duckdb_error("SELECT region, amount FROM sales GROUP BY region")
+    assert caret_offset("SELECT id FROM sales", error) is None
+
+
+def test_the_detour_keeps_a_group_by_error_off_its_place() -> None:
+    failed = "SELECT region, SUM(amount) AS revenue FROM sales GROUP BY region ORDER BY sales.amount DESC"
+    detour = RetryDetour.from_history([{"engine": "finetuned", "sql": failed, "error": _duckdb_error(failed)}])
+    before = failed[: failed.index("sales.amount")]
+    assert not detour.allows(before, "sales")
+    assert detour.allows(before, "revenue") and written(detour, [before, "revenue", " DESC"])
+    assert detour.allows("SELECT region, SUM(", "amount")  # the aggregate was never the problem
 
 
 def test_a_failed_query_cannot_end_where_it_ended() -> None:
@@ -97,6 +135,29 @@ def test_the_node_decodes_around_a_repeated_failure(tmp_path: Path, monkeypatch:
     assert calls[0] is None and calls[1] is None and isinstance(calls[2], RetryDetour)
 
 
+@pytest.mark.parametrize("constrain_retries", [False, True])
+def test_retries_may_be_schema_constrained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           constrain_retries: bool) -> None:
+    """Graph wiring with a fake model: with constrain_retries the first answer is free and the correction
+    after its error decodes under the schema constraint."""
+    from graph import ask
+
+    db = build_stores_sales_db(tmp_path / "shop.duckdb")
+    calls: list[object] = []
+
+    class Corrector(FakeListLLM):
+        def _call(self, prompt: str, *args, **kwargs) -> str:
+            calls.append(kwargs.get("constraint"))
+            return "SELECT SUM(amount) FROM sales" if len(calls) > 1 else "SELECT SUM(revenue) FROM sales"
+
+    monkeypatch.setattr("nodes.generate_sql.model_llm", lambda ctx: Corrector(responses=["unused"]))
+    ctx = Context(db_path=str(db), engine="finetuned", max_retries=2, constrain_retries=constrain_retries)
+    answer = ask("total revenue", ctx)
+    assert answer["error"] is None and answer["attempts"] == 2
+    assert calls[0] is None
+    assert isinstance(calls[1], SchemaConstraint) if constrain_retries else calls[1] is None
+
+
 def test_transformers_decoding_takes_the_detour(tmp_path: Path) -> None:
     """A tiny random Gemma: its greedy text, declared a failure, is not what it writes under the detour."""
     import torch
@@ -125,3 +186,14 @@ def test_transformers_decoding_takes_the_detour(tmp_path: Path) -> None:
     assert detour.failures[0].blames, text
     taken = decode([SchemaConstrained(tokenizer, length, detour)])
     assert taken != greedy and written(detour, taken)
+
+
+def test_a_query_that_must_not_end_goes_on_with_a_clause() -> None:
+    failed = "SELECT doctor_id, visit_type, AVG(fee) FROM appointments WHERE status = 'Completed' GROUP BY doctor_id"
+    detour = RetryDetour.from_history([{"engine": "finetuned", "sql": failed, "error": "Parser Error: at the end"}])
+    assert not detour.allows(failed, "FBSDK") and not detour.allows(failed[:-3], "_idFBSDK")  # glued on
+    assert not detour.allows(failed, " Leagues")  # not a clause
+    assert not detour.allows(failed, " GROUP") and not detour.allows(failed + " ", "WHERE")  # it has them
+    assert written(detour, [failed, " HAV", "ING", " COUNT(*) > 1"])
+    assert written(detour, [failed, ",", " visit_type"]) and written(detour, [failed, " ORDER BY", " 1"])
+    assert detour.allows(failed[:-3], "_id")  # the query itself may be written again, up to its end

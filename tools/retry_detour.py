@@ -8,10 +8,15 @@ When a retry repeats a failed query, the generation node decodes it again under 
 a decoding constraint (the protocol of tools.schema_constraint: ``allows(text, piece)``) that forbids
 
 - ending on a failed query (the end of turn, ';' or a closing fence right after it): the model has to
-  go on, which is how a forgotten GROUP BY, WHERE or join condition gets written;
+  go on, which is how a forgotten GROUP BY, WHERE or join condition gets written. It goes on with a
+  clause: a word glued onto the query's last one, or a first word that is not a clause keyword (or a
+  clause the query already has), is forbidden too. Without that the model, which wanted to stop, went on
+  with whatever came next ("GROUP BY doctor_idFBSDKInternal", "ORDER BY month GROUP BY month ...");
 - writing, at the place in a failed query where the error points, the name it complains about
   ('unknown column "revenue"', 'unknown table or alias "stores"', 'Ambiguous reference to column name
-  "store_id"'): the model takes its next choice there.
+  "store_id"'), or whatever DuckDB's caret marks under the query it quotes (a column that "must appear in
+  the GROUP BY clause" is blamed where it is used, not where it is aggregated): the model takes its next
+  choice there.
 
 Everything before that place is the model's own greedy text again, so the detour is the smallest
 change to the failed query that the model itself finds likely.
@@ -35,6 +40,9 @@ _NAMED = [
 ]
 _SPACE = re.compile(r"\s+")
 _ENDINGS = ("", ";", "`", "``", "```")
+# How a query that must not end may go on: a clause (each of these at most once) or a condition, join or set operation.
+_ONCE_CLAUSES = frozenset({"where", "group", "having", "order", "limit"})
+_GOING_ON = frozenset({"and", "or", "join", "left", "inner", "on", "union", "except", "intersect"})
 
 
 def _norm(text: str) -> str:
@@ -46,8 +54,38 @@ def _code_only(sql: str) -> str:
     return re.sub(r"'(?:[^']|'')*'", lambda m: "'" + " " * (len(m.group()) - 2) + "'", sql)
 
 
+# DuckDB quotes the failing line under the message, '...'-cut at either end, and marks the place with carets.
+_QUOTED_LINE = re.compile(r"^LINE (\d+): (.*)\n( *)\^+", re.MULTILINE)
+_QUOTE_PREFIX = len("LINE 1: ")
+
+
+def caret_offset(sql: str, error: str) -> int | None:
+    """Where in ``sql`` DuckDB's caret points, or None if the error has none or quotes another text."""
+    hit = _QUOTED_LINE.search(error or "")
+    if hit is None:
+        return None
+    line_no, quoted, pad = int(hit.group(1)), hit.group(2), hit.group(3)
+    column = len(pad) - (_QUOTE_PREFIX + len(hit.group(1)) - 1)  # the caret's place in the quoted text
+    lines = sql.split("\n")
+    if not 1 <= line_no <= len(lines) or not 0 <= column < len(quoted):
+        return None
+    if quoted.startswith("..."):
+        quoted, column = quoted[3:], column - 3
+    if quoted.endswith("..."):
+        quoted = quoted[:-3]
+    line = lines[line_no - 1]
+    start = line.find(quoted)
+    if start == -1 or column < 0 or line.find(quoted, start + 1) != -1:  # not this query, or not one place in it
+        return None
+    return sum(len(earlier) + 1 for earlier in lines[: line_no - 1]) + start + column
+
+
 def blamed_offsets(sql: str, error: str) -> list[int]:
-    """Where in ``sql`` the error's named identifier is written (its first unqualified use for an ambiguity)."""
+    """Where in ``sql`` the error points: DuckDB's caret, else the identifier the error names (its first
+    unqualified use for an ambiguity)."""
+    caret = caret_offset(sql, error)
+    if caret is not None:
+        return [caret]
     offsets: list[int] = []
     code = _code_only(sql)
     for pattern in _NAMED:
@@ -67,6 +105,19 @@ class _Failure:
     sql: str
     end: str  # the normalised failed query
     blames: tuple[tuple[str, str], ...]  # (normalised text before the blamed name, the name), per blamed place
+
+    def goes_on_with_a_clause(self, full: str) -> bool:
+        """Does ``full`` (normalised), which extends this failed query, extend it with a clause so far?"""
+        rest = full[len(self.end):]
+        if rest.startswith(","):
+            return True
+        if not rest.startswith(" "):
+            return False  # glued onto the last word
+        word = re.match(r"\w*", rest[1:]).group()
+        allowed = _GOING_ON | (_ONCE_CLAUSES - set(re.findall(r"\w+", self.end)))
+        if len(rest) == 1 + len(word):  # the word may still grow
+            return any(k.startswith(word) for k in allowed)
+        return word in allowed or (not word and rest[1] == ",")
 
 
 @dataclass(frozen=True)
@@ -106,6 +157,9 @@ class RetryDetour:
         if not piece.strip():
             return True
         full = _norm(text + piece)
+        for failure in self.failures:
+            if len(full) > len(failure.end) and full.startswith(failure.end) and not failure.goes_on_with_a_clause(full):
+                return False
         for failure in self.failures:
             for before, name in failure.blames:
                 after = _word_at(full, before)
