@@ -168,8 +168,9 @@ def convert_gguf(gguf: Path | Callable[[Path], Path], target: Path, *, progress:
         transformers.utils.logging.disable_progress_bar()
         gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
     try:
-        with _steps(progress, f"Converting {DEFAULT_MODEL} (once)", 3) as step:
-            step("assembling GGUF")
+        label = DEFAULT_MODEL if callable(gguf) else Path(gguf).name
+        with _steps(progress, f"Converting {label} (once)", 3) as step:
+            step("assembling GGUF" if callable(gguf) else "reading GGUF")
             if callable(gguf):
                 gguf_file = Path(gguf(work / "gguf"))
             else:
