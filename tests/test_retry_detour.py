@@ -91,6 +91,8 @@ def test_the_blamed_name_cannot_be_written_where_it_stood() -> None:
     assert not detour.allows(before.rstrip(), " rev")  # nor a piece that begins it
     assert not detour.allows(before.rstrip(), " revenue")  # it may yet become the name
     assert detour.allows(before.rstrip(), " amount")  # another name
+    assert not detour.allows(before.rstrip(), " revenue_totals")  # nor the name grown by a suffix
+    assert not detour.allows(before.rstrip() + " revenue_total", "s")
     assert written(detour, [before.rstrip(), " amount", " DESC"])
     assert detour.allows("SELECT", " revenue_total")  # elsewhere the name is the model's business
     assert detour.allows(before + "revenue,", " revenue_total")  # past the blamed place

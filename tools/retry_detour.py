@@ -12,7 +12,8 @@ a decoding constraint (the protocol of tools.schema_constraint: ``allows(text, p
   clause: a word glued onto the query's last one, or a first word that is not a clause keyword (or a
   clause the query already has), is forbidden too. Without that the model, which wanted to stop, went on
   with whatever came next ("GROUP BY doctor_idFBSDKInternal", "ORDER BY month GROUP BY month ...");
-- writing, at the place in a failed query where the error points, the name it complains about
+- writing, at the place in a failed query where the error points, the name it complains about (or that
+  name with a suffix, such as a plural)
   ('unknown column "revenue"', 'unknown table or alias "stores"', 'Ambiguous reference to column name
   "store_id"'), or whatever DuckDB's caret marks under the query it quotes (a column that "must appear in
   the GROUP BY clause" is blamed where it is used, not where it is aggregated): the model takes its next
@@ -163,9 +164,10 @@ class RetryDetour:
         for failure in self.failures:
             for before, name in failure.blames:
                 after = _word_at(full, before)
-                # Forbidden: a piece that writes (part of) the blamed name where it stood. Once other text is
-                # written there, or the model is elsewhere, anything goes.
-                if after and name.startswith(after) and after != _word_at(written, before):
+                # Forbidden: a piece that writes (part of) the blamed name where it stood, or the name grown by a
+                # suffix: the model's next choice after "revenue" was "revenues". Once other text is written
+                # there, or the model is elsewhere, anything goes.
+                if after and (name.startswith(after) or after.startswith(name)) and after != _word_at(written, before):
                     return False
         return True
 
