@@ -36,7 +36,8 @@ def _engine(value: Optional[str]) -> Optional[str]:
 
 def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[int], model: Optional[str],
              adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float],
-             backend: Optional[str] = None, constrain: Optional[bool] = None) -> Context:
+             backend: Optional[str] = None, constrain: Optional[bool] = None,
+             constrain_retries: Optional[bool] = None) -> Context:
     settings: dict[str, Any] = {
         "db_path": str(db.expanduser().resolve()) if db else None,
         "engine": engine,
@@ -48,6 +49,7 @@ def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[in
         "timeout": timeout,
         "backend": backend,
         "constrain_to_schema": constrain,
+        "constrain_retries": constrain_retries,
     }
     try:
         ctx = Context().with_overrides(settings)
@@ -86,6 +88,8 @@ BackendOption = typer.Option(None, "--backend", help="What runs the model: auto 
                                                      "llamacpp or transformers.")
 ConstrainOption = typer.Option(None, "--constrain/--no-constrain",
                                help="Schema-constrained decoding: the model can only name tables and columns that exist.")
+ConstrainRetriesOption = typer.Option(None, "--constrain-retries/--no-constrain-retries",
+                                      help="Schema-constrained decoding of the model's corrections after an error only.")
 
 
 @app.command()
@@ -103,13 +107,15 @@ def ask(
     timeout: Optional[float] = TimeoutOption,
     backend: Optional[str] = BackendOption,
     constrain: Optional[bool] = ConstrainOption,
+    constrain_retries: Optional[bool] = ConstrainRetriesOption,
 ) -> None:
     """Answer questions: SQL, rows, a chart and a one-line answer."""
     from graph.orchestrator import ask as answer_question
     from gemsql.render import render_answer, save_chart
 
     questions = _questions(question, file)
-    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain)
+    ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain,
+                   constrain_retries)
     failures = 0
     for q in questions:
         if as_json:
@@ -136,14 +142,15 @@ def chat(
     no_rag: bool = NoRagOption,
     backend: Optional[str] = BackendOption,
     constrain: Optional[bool] = ConstrainOption,
+    constrain_retries: Optional[bool] = ConstrainRetriesOption,
     thread: Optional[str] = typer.Option(None, "--thread", "-t",
                                          help="Conversation to resume or start (default: a new one named by the time)."),
 ) -> None:
     """Open the interactive chat (a Rich REPL over the same graph); follow-ups build on earlier questions."""
     from gemsql.repl import run_chat
 
-    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend, constrain), out,
-             thread_id=thread)
+    run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend, constrain,
+                      constrain_retries), out, thread_id=thread)
 
 
 @db_app.command("build")

@@ -39,8 +39,9 @@ def api_key_problem(host: str, api_key: Optional[str]) -> Optional[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from gemsql.cli import (AdapterOption, BackendOption, ConstrainOption, DbOption, EngineOption, ModelOption,
-                            NoRagOption, RetriesOption, RowLimitOption, TimeoutOption, _context)
+    from gemsql.cli import (AdapterOption, BackendOption, ConstrainOption, ConstrainRetriesOption, DbOption,
+                            EngineOption, ModelOption, NoRagOption, RetriesOption, RowLimitOption, TimeoutOption,
+                            _context)
 
     @app.command()
     def serve(
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
         timeout: Optional[float] = TimeoutOption,
         backend: Optional[str] = BackendOption,
         constrain: Optional[bool] = ConstrainOption,
+        constrain_retries: Optional[bool] = ConstrainRetriesOption,
         log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
     ) -> None:
         """Serve the HTTP API (POST /ask, /ask/stream, /generate-sql; GET /schema, /health; docs at /docs)."""
@@ -64,7 +66,8 @@ def register(app: typer.Typer) -> None:
         if problem:
             err.print(f"[bold red]error:[/] {problem}")
             raise typer.Exit(2)
-        ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain)
+        ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain,
+                       constrain_retries)
         if not ctx.db_path:
             from tools.sales_db import ensure_default_db
 
