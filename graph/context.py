@@ -77,10 +77,11 @@ class Context:
                                  "column the database does not have, it takes the most likely one that exists."},
     )
     constrain_retries: bool = field(
-        default=False,
+        default=True,
         metadata={"description": "Schema-constrained decoding for the model's retries only: its first answer is "
                                  "free, a correction after an error (most often a name the database does not "
-                                 "have) may only name tables and columns that exist."},
+                                 "have) may only name tables and columns that exist. Measured no worse than "
+                                 "free retries on sales dev, clinic and Spider dev, with more queries that run."},
     )
     max_new_tokens: int = field(
         default=160,
