@@ -73,7 +73,8 @@ def run_questions(questions: list[str], engine: str, db: str | None, backend: st
 
 def cold_start(question: str, engine: str, db: str | None, backend: str, adapter: str | None) -> list[dict]:
     """A new `gemsql ask` process to its first answer (the converted model and knowledge base already cached):
-    once with no saved prompt state for the llama.cpp model (the first run on a database), then as usual."""
+    once with no saved prompt state for the llama.cpp model (the first run on a database), then from the state
+    the first run saved (both with GEMSQL_PROMPT_STATES=1, which the second needs: restoring is opt-in)."""
     cmd = [str(ROOT / ".venv" / "bin" / "gemsql"), "ask", "--json", "--engine", engine, "--backend", backend]
     if adapter:
         cmd += ["--adapter", adapter]
@@ -88,7 +89,8 @@ def cold_start(question: str, engine: str, db: str | None, backend: str, adapter
             for file in state_dir(str(export_gguf(adapter=adapter, progress=False))).glob("*.npz"):
                 file.unlink()
         started = time.perf_counter()
-        done = subprocess.run([*cmd, question], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "GEMSQL_PROMPT_STATES": "1"}
+        done = subprocess.run([*cmd, question], capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - started
         child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         answer = json.loads(done.stdout.splitlines()[0]) if done.stdout.strip() else {}

@@ -215,7 +215,7 @@ def test_a_new_process_starts_from_the_saved_prompt_state(adapter: Path) -> None
 
     try:
         clear_cache()
-        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=24, stop_when_not_sql=False)
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=24, stop_when_not_sql=False, keep_prompt_states=True)
         folder = state_dir(llm.gguf_path())
         for old in folder.glob("*.npz"):
             old.unlink()
@@ -388,3 +388,13 @@ def test_batched_answers_are_the_answers_of_single_calls(adapter: Path) -> None:
             assert shared >= min(len(one), len(many), 20), (one, many)  # the same text, bar a late near-tie
     finally:
         clear_cache()
+
+
+def test_restoring_saved_prompt_states_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restored state does not always lead to the answers a computed prefix gives: off unless asked for."""
+    from tools.llama_llm import LlamaCppSQLLLM
+
+    monkeypatch.delenv("GEMSQL_PROMPT_STATES", raising=False)
+    assert LlamaCppSQLLLM().keep_prompt_states is False
+    monkeypatch.setenv("GEMSQL_PROMPT_STATES", "1")
+    assert LlamaCppSQLLLM().keep_prompt_states is True
