@@ -25,6 +25,7 @@ change to the failed query that the model itself finds likely.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ class _Failure:
     end: str  # the normalised failed query
     blames: tuple[tuple[str, str], ...]  # (normalised text before the blamed name, the name), per blamed place
 
+    @functools.cached_property
+    def words_going_on(self) -> frozenset[str]:
+        """The words a continuation of this failed query may start with (the clauses it lacks and the rest)."""
+        return _GOING_ON | (_ONCE_CLAUSES - set(re.findall(r"\w+", self.end)))
+
     def goes_on_with_a_clause(self, full: str) -> bool:
         """Does ``full`` (normalised), which extends this failed query, extend it with a clause so far?"""
         rest = full[len(self.end):]
@@ -115,10 +121,9 @@ class _Failure:
         if not rest.startswith(" "):
             return False  # glued onto the last word
         word = re.match(r"\w*", rest[1:]).group()
-        allowed = _GOING_ON | (_ONCE_CLAUSES - set(re.findall(r"\w+", self.end)))
         if len(rest) == 1 + len(word):  # the word may still grow
-            return any(k.startswith(word) for k in allowed)
-        return word in allowed or (not word and rest[1] == ",")
+            return any(k.startswith(word) for k in self.words_going_on)
+        return word in self.words_going_on or (not word and rest[1] == ",")
 
 
 @dataclass(frozen=True)
