@@ -1,7 +1,8 @@
 """Where an answer's time goes, per question of the sales dev set, for each engine.
 
     python benchmarks/latency.py [--engine finetuned --engine ensemble] [--backend llamacpp --backend transformers]
-                                 [--adapter DIR] [--draft 0 --draft 3] [--constrain off --constrain on] [--limit N] [--out benchmarks/results/latency.json]
+                                 [--adapter DIR] [--draft 0 --draft 3] [--constrain off --constrain on]
+                                 [--candidates 1 --candidates 5] [--limit N] [--out benchmarks/results/latency.json]
 
 For every question: the seconds spent in each graph node (intent, entities, retrieval, generation,
 validation, execution, chart, answer), and inside generation the prompt and new token counts and the
@@ -41,7 +42,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_questions(questions: list[str], engine: str, db: str | None, backend: str, adapter: str | None,
-                  draft: int | None = None, constrain: bool | None = None) -> list[dict]:
+                  draft: int | None = None, constrain: bool | None = None, candidates: int | None = None) -> list[dict]:
     from graph.context import Context
     from graph.orchestrator import ask
     from nodes.generate_sql import model_llm
@@ -52,6 +53,9 @@ def run_questions(questions: list[str], engine: str, db: str | None, backend: st
     label = f"{engine}/{ctx.model_backend()}" if engine != "template" else engine
     if constrain and engine != "template":
         label += "/schema"
+    if candidates is not None and engine != "template":
+        ctx = ctx.with_overrides({"candidates": candidates})
+        label += f"/candidates{candidates}"
     if draft is not None and engine != "template" and ctx.model_backend() == "llamacpp":
         model_llm(ctx).draft_tokens = draft  # the shared LLM the graph calls
         label += f"/draft{draft}"
@@ -154,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                              "default: the backend's own setting)")
     parser.add_argument("--constrain", choices=("on", "off"), action="append",
                         help="schema-constrained decoding (repeatable: --constrain off --constrain on compares both)")
+    parser.add_argument("--candidates", type=int, action="append",
+                        help="self-consistency: answers per first attempt (repeatable; default: the Context's)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "latency.json")
     args = parser.parse_args(argv)
@@ -170,9 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         for backend in (backends if engine != "template" else ["auto"]):
             for draft in (args.draft or [None]) if backend != "transformers" else [None]:
                 for constrain in [c == "on" for c in args.constrain] if args.constrain else [None]:
-                    rows = run_questions(questions, engine, args.db, backend, args.adapter, draft, constrain)
-                    report["runs"][rows[0]["run"]] = summarise(rows)
-                    report["per_question"] += rows
+                    for candidates in args.candidates or [None]:
+                        rows = run_questions(questions, engine, args.db, backend, args.adapter, draft, constrain,
+                                             candidates)
+                        report["runs"][rows[0]["run"]] = summarise(rows)
+                        report["per_question"] += rows
             if not args.no_cold:
                 report["cold_start"] += cold_start(questions[0], engine, args.db, backend, args.adapter)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

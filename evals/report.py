@@ -154,6 +154,8 @@ def _markdown(result: EvalResult, charts: list[str]) -> str:
                 described += f", constrain_to_schema={config.constrain_to_schema}"
             if getattr(config, "constrain_retries", None) is not None:
                 described += f", constrain_retries={config.constrain_retries}"
+            if getattr(config, "candidates", None) is not None:
+                described += f", candidates={config.candidates}"
         status = f" — **missing**: {config.missing}" if config.missing else ""
         note = f" ({config.note})" if config.note else ""
         lines.append(f"- `{config.name}`: {described}{note}{status}")

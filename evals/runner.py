@@ -100,6 +100,8 @@ class Config:
     """Schema-constrained decoding; None: the Context default."""
     constrain_retries: bool | None = None
     """Schema-constrained decoding of retries only; None: the Context default."""
+    candidates: int | None = None
+    """Self-consistency: answers per first attempt; None: the Context default."""
 
     @property
     def uses_model(self) -> bool:
@@ -111,7 +113,8 @@ class Config:
         ctx = Context(db_path=db_path, engine=self.engine, model=self.model or DEFAULT_MODEL,  # type: ignore[arg-type]
                       adapter=self.adapter or "none", use_rag=self.use_rag, backend=self.backend)  # type: ignore[arg-type]
         return ctx.with_overrides({"constrain_to_schema": self.constrain_to_schema,
-                                   "constrain_retries": self.constrain_retries})
+                                   "constrain_retries": self.constrain_retries,
+                                   "candidates": self.candidates})
 
 
 def _adapter_problem(path: Path) -> str | None:
@@ -124,7 +127,8 @@ def _adapter_problem(path: Path) -> str | None:
 
 def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None = None,
                     model: str | None = None, no_rag: bool = False, backend: str = "auto",
-                    constrain_to_schema: bool | None = None, constrain_retries: bool | None = None) -> list[Config]:
+                    constrain_to_schema: bool | None = None, constrain_retries: bool | None = None,
+                    candidates: int | None = None) -> list[Config]:
     """The configurations named, in order, duplicates dropped; ValueError for an unknown name.
 
     ``adapter`` replaces the shipped adapter directory for the adapter configurations; ``no_rag``
@@ -147,7 +151,8 @@ def resolve_configs(names: Iterable[str], *, adapter: str | os.PathLike | None =
         config = Config(name=name, engine=engine, use_rag=use_rag and not no_rag,
                         model=model if engine != "template" else None, backend=backend,
                         constrain_to_schema=constrain_to_schema if engine != "template" else None,
-                        constrain_retries=constrain_retries if engine != "template" else None)
+                        constrain_retries=constrain_retries if engine != "template" else None,
+                        candidates=candidates if engine != "template" else None)
         if policy == "required" or (policy == "if_present" and explicit):
             problem = _adapter_problem(adapter_dir)
             config.adapter = str(adapter_dir)  # shown with the reason when it is missing

@@ -37,7 +37,7 @@ def _engine(value: Optional[str]) -> Optional[str]:
 def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[int], model: Optional[str],
              adapter: Optional[Path], no_rag: bool, row_limit: Optional[int], timeout: Optional[float],
              backend: Optional[str] = None, constrain: Optional[bool] = None,
-             constrain_retries: Optional[bool] = None) -> Context:
+             constrain_retries: Optional[bool] = None, candidates: Optional[int] = None) -> Context:
     settings: dict[str, Any] = {
         "db_path": str(db.expanduser().resolve()) if db else None,
         "engine": engine,
@@ -50,6 +50,7 @@ def _context(db: Optional[Path], engine: Optional[str], max_retries: Optional[in
         "backend": backend,
         "constrain_to_schema": constrain,
         "constrain_retries": constrain_retries,
+        "candidates": candidates,
     }
     try:
         ctx = Context().with_overrides(settings)
@@ -90,6 +91,9 @@ ConstrainOption = typer.Option(None, "--constrain/--no-constrain",
                                help="Schema-constrained decoding: the model can only name tables and columns that exist.")
 ConstrainRetriesOption = typer.Option(None, "--constrain-retries/--no-constrain-retries",
                                       help="Schema-constrained decoding of the model's corrections after an error only.")
+CandidatesOption = typer.Option(None, "--candidates", min=1, max=16,
+                                help="Self-consistency: the model writes N answers (greedy + sampled), each runs "
+                                     "read-only and the result most return wins (default 1: greedy alone).")
 
 
 @app.command()
@@ -108,6 +112,7 @@ def ask(
     backend: Optional[str] = BackendOption,
     constrain: Optional[bool] = ConstrainOption,
     constrain_retries: Optional[bool] = ConstrainRetriesOption,
+    candidates: Optional[int] = CandidatesOption,
 ) -> None:
     """Answer questions: SQL, rows, a chart and a one-line answer."""
     from graph.orchestrator import ask as answer_question
@@ -115,7 +120,7 @@ def ask(
 
     questions = _questions(question, file)
     ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain,
-                   constrain_retries)
+                   constrain_retries, candidates)
     failures = 0
     for q in questions:
         if as_json:
@@ -143,6 +148,7 @@ def chat(
     backend: Optional[str] = BackendOption,
     constrain: Optional[bool] = ConstrainOption,
     constrain_retries: Optional[bool] = ConstrainRetriesOption,
+    candidates: Optional[int] = CandidatesOption,
     thread: Optional[str] = typer.Option(None, "--thread", "-t",
                                          help="Conversation to resume or start (default: a new one named by the time)."),
 ) -> None:
@@ -150,7 +156,7 @@ def chat(
     from gemsql.repl import run_chat
 
     run_chat(_context(db, engine, max_retries, model, adapter, no_rag, None, None, backend, constrain,
-                      constrain_retries), out, thread_id=thread)
+                      constrain_retries, candidates), out, thread_id=thread)
 
 
 @db_app.command("build")

@@ -67,6 +67,9 @@ def register(app: typer.Typer) -> None:
         constrain_retries: Optional[bool] = typer.Option(None, "--constrain-retries/--no-constrain-retries",
                                                          help="Schema-constrained decoding of the model's retries "
                                                               "only (default: the engine's default)."),
+        candidates: Optional[int] = typer.Option(None, "--candidates", min=1, max=16,
+                                                 help="Self-consistency for the model configurations: N answers "
+                                                      "per first attempt, the result most return wins (default 1)."),
         batch: int = typer.Option(1, "--batch", min=1, max=16,
                                   help="llama.cpp: generate the model's first attempts for N cases in one batch "
                                        "(per-case latency then leaves them out)."),
@@ -96,7 +99,7 @@ def register(app: typer.Typer) -> None:
             chosen = select_cases(loaded, every, limit)
             configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
                                       backend=backend, constrain_to_schema=constrain,
-                                      constrain_retries=constrain_retries)
+                                      constrain_retries=constrain_retries, candidates=candidates)
         except (CasesError, ValueError) as exc:
             _fail(str(exc))
         if not configs:

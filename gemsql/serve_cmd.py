@@ -39,8 +39,8 @@ def api_key_problem(host: str, api_key: Optional[str]) -> Optional[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from gemsql.cli import (AdapterOption, BackendOption, ConstrainOption, ConstrainRetriesOption, DbOption,
-                            EngineOption, ModelOption, NoRagOption, RetriesOption, RowLimitOption, TimeoutOption,
+    from gemsql.cli import (AdapterOption, BackendOption, CandidatesOption, ConstrainOption, ConstrainRetriesOption,
+                            DbOption, EngineOption, ModelOption, NoRagOption, RetriesOption, RowLimitOption, TimeoutOption,
                             _context)
 
     @app.command()
@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
         backend: Optional[str] = BackendOption,
         constrain: Optional[bool] = ConstrainOption,
         constrain_retries: Optional[bool] = ConstrainRetriesOption,
+        candidates: Optional[int] = CandidatesOption,
         log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
     ) -> None:
         """Serve the HTTP API (POST /ask, /ask/stream, /generate-sql; GET /schema, /health; docs at /docs)."""
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
             err.print(f"[bold red]error:[/] {problem}")
             raise typer.Exit(2)
         ctx = _context(db, engine, max_retries, model, adapter, no_rag, row_limit, timeout, backend, constrain,
-                       constrain_retries)
+                       constrain_retries, candidates)
         if not ctx.db_path:
             from tools.sales_db import ensure_default_db
 

@@ -83,6 +83,12 @@ class Context:
                                  "have) may only name tables and columns that exist. Measured no worse than "
                                  "free retries on sales dev, clinic and Spider dev, with more queries that run."},
     )
+    candidates: int = field(
+        default=1,
+        metadata={"description": "Self-consistency: how many answers the model writes for its first attempt (the "
+                                 "greedy one and the rest sampled); each runs read-only and the result most of "
+                                 "them return wins. 1: the greedy answer alone."},
+    )
     max_new_tokens: int = field(
         default=160,
         metadata={"description": "Most tokens the model may generate for one SQL statement."},
@@ -125,6 +131,8 @@ class Context:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if not 0 <= int(self.max_retries) <= 10:
             raise ValueError("max_retries must be between 0 and 10")
+        if not 1 <= int(self.candidates) <= 16:
+            raise ValueError("candidates must be between 1 and 16")
         if not 1 <= int(self.row_limit) <= 1_000_000:
             raise ValueError("row_limit must be between 1 and 1,000,000")
         if not 0 < float(self.timeout) <= 3600:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,8 @@ from nodes.common import settings, timed
 from nodes.retrieve_context import context_text
 from tools.retry_detour import AllOf, RetryDetour
 from tools.schema import DatabaseSchema, load_schema
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=16)
@@ -76,6 +79,8 @@ def _with_model(state: State, ctx: Context) -> str:
     try:
         llm = model_llm(ctx)
         sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
+        if sql and ctx.candidates > 1 and not detour.failures:
+            sql = _most_consistent(sql, llm, prompt, state, ctx)
         if sql and detour.repeats(sql):
             # The retry copied a query that already failed: decode again around where its error points.
             constraint = AllOf((schema_constraint, detour)) if schema_constraint else detour
@@ -85,6 +90,24 @@ def _with_model(state: State, ctx: Context) -> str:
     if not sql:
         raise _GenerationFailed("the model wrote no SQL")
     return sql
+
+
+# A sampled candidate that runs longer than this is dropped from the vote rather than waited for: on the
+# databases a question is asked of, a query that needs seconds is almost always a runaway join.
+CANDIDATE_TIMEOUT_S = 3.0
+
+
+def _most_consistent(greedy_sql: str, llm, prompt: str, state: State, ctx: Context) -> str:
+    """The greedy answer and ctx.candidates - 1 sampled ones, run read-only; the result most of them return."""
+    from tools.executor import get_executor
+    from tools.prompts import extract_sql
+    from tools.self_consistency import choose_by_execution
+
+    sampled = [extract_sql(text) for text in llm.sample(prompt, ctx.candidates - 1)]
+    executor = get_executor(state.db, memory_limit=ctx.memory_limit, timeout=min(ctx.timeout, CANDIDATE_TIMEOUT_S))
+    vote = choose_by_execution([greedy_sql, *sampled], lambda sql: executor.run(sql, row_limit=ctx.row_limit).rows)
+    log.debug("self-consistency: %d of %d candidates agree (%d failed)", vote.votes, vote.candidates, vote.failed)
+    return vote.sql
 
 
 class _GenerationFailed(Exception):

@@ -390,6 +390,26 @@ def test_batched_answers_are_the_answers_of_single_calls(adapter: Path) -> None:
         clear_cache()
 
 
+def test_sampled_answers_for_self_consistency(adapter: Path) -> None:
+    """llama.cpp samples several answers to one prompt in one batch: seeded by the prompt, different from each
+    other when hot, and the greedy answer when nearly cold."""
+    from tools.llama_llm import LlamaCppSQLLLM, clear_cache
+
+    try:
+        clear_cache()
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=16, stop_when_not_sql=False)
+        hot = llm.sample(PROMPT, 4, temperature=1.5)
+        assert len(hot) == 4 and len(set(hot)) > 1
+        assert llm.sample(PROMPT, 4, temperature=1.5) == hot
+        assert llm.sample(PROMPT, 4, temperature=1.5, seed=5) != hot
+        greedy = llm.invoke(PROMPT)
+        for cold in llm.sample(PROMPT, 2, temperature=1e-4):
+            shared = next((i for i, (a, b) in enumerate(zip(greedy, cold)) if a != b), min(len(greedy), len(cold)))
+            assert shared >= min(len(greedy), len(cold), 20), (greedy, cold)
+    finally:
+        clear_cache()
+
+
 def test_restoring_saved_prompt_states_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """A restored state does not always lead to the answers a computed prefix gives: off unless asked for."""
     from tools.llama_llm import LlamaCppSQLLLM

@@ -14,7 +14,7 @@ the chat answers one question at a time.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -45,7 +45,12 @@ class BatchContext:
         params.swa_full = True
         self.llama = llama
         self.n_seq = n_seq
-        self.ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):  # llama.cpp notes its cache layout whatever verbose says
+            self.ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+        self._prefix: list[int] = []
+        """The tokens sequence 0 holds from the last call's shared prefix, for the next call to reuse."""
         self.batch = _internals.LlamaBatch(n_tokens=BATCH_TOKENS, embd=0, n_seq_max=n_seq, verbose=False)
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
@@ -61,23 +66,36 @@ class BatchContext:
         return np.ctypeslib.as_array(self.ctx.get_logits_ith(index), shape=(self.llama.n_vocab(),))
 
     def generate(self, prompts: Sequence[Sequence[int]], should_stop, constraints: Sequence[SchemaConstraint | None],
-                 piece, max_new_tokens: int) -> list[list[int]]:
-        """Greedy continuations of up to ``n_seq`` tokenised prompts.
+                 piece, max_new_tokens: int,
+                 pick: Callable[[int, np.ndarray, str], int] | None = None) -> list[list[int]]:
+        """Continuations of up to ``n_seq`` tokenised prompts, greedy unless ``pick`` chooses the tokens.
 
         ``should_stop(i, tokens)`` says when answer ``i`` is complete; ``piece(token)`` is a token's text
-        (for the constraints). Returns the tokens of each answer.
+        (for the constraints). ``pick(i, logits, text)``, where given, chooses answer ``i``'s next token
+        from its logits and its text so far (sampling, tools.self_consistency) instead of the constrained
+        argmax. The same prompt may appear several times. Returns the tokens of each answer.
         """
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for a batch of {self.n_seq}")
-        if sum(len(p) for p in prompts) + len(prompts) * max_new_tokens > BATCH_CONTEXT_TOKENS:
-            raise ValueError("the prompts and their answers do not fit the batch context")
-        self.ctx.kv_cache_clear()
         # the last token of each prompt is its own: its logits start the answer
         shared = min(min(self.llama.longest_token_prefix(prompts[0], p) for p in prompts),
                      min(len(p) for p in prompts) - 1)
-        for start in range(0, shared, BATCH_TOKENS):  # the shared prefix, once, in sequence 0
+        if shared + sum(len(p) - shared for p in prompts) + len(prompts) * max_new_tokens > BATCH_CONTEXT_TOKENS:
+            raise ValueError("the prompts and their answers do not fit the batch context")
+        if pick is None:
+            def pick(seq: int, logits: np.ndarray, text: str) -> int:
+                return constrained_argmax(logits, text, piece, constraints[seq])
+        # Sequence 0 still holds the previous call's shared prefix: keep what this call shares with it (the
+        # schema part of a prompt, all of it when the same prompt is sampled again), drop everything else.
+        kept = self.llama.longest_token_prefix(self._prefix, prompts[0][:shared])
+        self._prefix = []
+        for seq in range(1, self.n_seq):
+            self.ctx.kv_cache_seq_rm(seq, 0, -1)
+        self.ctx.kv_cache_seq_rm(0, kept, -1)
+        for start in range(kept, shared, BATCH_TOKENS):  # the rest of the shared prefix, once, in sequence 0
             end = min(start + BATCH_TOKENS, shared)
             self._decode([(t, start + j, 0, False) for j, t in enumerate(prompts[0][start:end])])
+        self._prefix = list(prompts[0][:shared])
         for seq in range(1, len(prompts)):
             self.ctx.kv_cache_seq_cp(0, seq, 0, shared)
 
@@ -90,7 +108,7 @@ class BatchContext:
             self._decode(chunk)
             for index, (_, _, seq, last) in enumerate(chunk):
                 if last:
-                    nxt[seq] = constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
+                    nxt[seq] = pick(seq, self._row(index), texts[seq])
         position = {seq: len(p) for seq, p in enumerate(prompts)}
         while nxt:
             for seq, token in nxt.items():
@@ -102,6 +120,5 @@ class BatchContext:
             self._decode([(nxt[seq], position[seq], seq, True) for seq in running])
             for seq in running:
                 position[seq] += 1
-            nxt = {seq: constrained_argmax(self._row(index), texts[seq], piece, constraints[seq])
-                   for index, seq in enumerate(running)}
+            nxt = {seq: pick(seq, self._row(index), texts[seq]) for index, seq in enumerate(running)}
         return answers

@@ -398,6 +398,37 @@ class LlamaCppSQLLLM(LLM):
         return text
 
 
+    def sample(self, prompt: str, n: int, *, temperature: float | None = None, top_k: int | None = None,
+               seed: int | None = None) -> list[str]:
+        """``n`` sampled answers to ``prompt`` for self-consistency (tools.self_consistency), decoded together:
+        the prompt is computed once and every pass decodes a token of each answer. The seed defaults to
+        one fixed by the prompt, so a question gets the same candidates in every process."""
+        from tools.llama_batch import BatchContext
+        from tools.self_consistency import SAMPLE_TEMPERATURE, SAMPLE_TOP_K, TokenSampler, sampling_seed
+
+        if n < 1:
+            return []
+        threads = self.threads or default_threads()
+        loaded = _loaded(self.gguf_path(), threads)
+        llama = loaded.llama
+        stops = list(STOP_SEQUENCES)
+        sampler = TokenSampler(n, SAMPLE_TEMPERATURE if temperature is None else temperature,
+                               SAMPLE_TOP_K if top_k is None else top_k,
+                               sampling_seed(prompt) if seed is None else seed)
+        with loaded.lock:
+            batch = loaded.batches.get(n)
+            if batch is None:
+                batch = loaded.batches[n] = BatchContext(llama, n, threads)
+            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+
+            def should_stop(i: int, answer: list[int]) -> bool:
+                return answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[0]
+
+            answers = batch.generate([tokens] * n, should_stop, [None] * n, _piece_reader(llama),
+                                     self.max_new_tokens, pick=sampler)
+            return [answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[1]
+                    for answer in answers]
+
     def prefetch(self, prompts: Sequence[str], constraints: Sequence[SchemaConstraint | None] | None = None,
                  batch_size: int = BATCH_SEQUENCES) -> None:
         """Answer ``prompts`` several per forward pass (tools.llama_batch) and keep the answers for the calls

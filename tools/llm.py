@@ -166,14 +166,46 @@ class GemmaSQLLLM(LLM):
         seconds = time.perf_counter() - started
 
         new_ids = output[0, prompt_length:].tolist()
-        enders = set(stop_token_ids(tokenizer))
-        end = next((i for i, t in enumerate(new_ids) if t in enders), len(new_ids))
-        text = tokenizer.decode(new_ids[:end], skip_special_tokens=False)
-        cut = find_stop(text, stops)
-        if cut != -1:
-            text = text[:cut]
         self._last_stats = {"prompt_tokens": prompt_length, "new_tokens": len(new_ids), "seconds": seconds}
-        return text
+        return _answer_text(tokenizer, new_ids, stops)
+
+    def sample(self, prompt: str, n: int, *, temperature: float | None = None, top_k: int | None = None,
+               seed: int | None = None) -> list[str]:
+        """``n`` sampled answers to ``prompt`` for self-consistency (tools.self_consistency), generated as one
+        batch; the seed defaults to one fixed by the prompt, as on the llama.cpp backend."""
+        from tools.self_consistency import SAMPLE_TEMPERATURE, SAMPLE_TOP_K, sampling_seed
+
+        if n < 1:
+            return []
+        model, tokenizer = self._handles()
+        stops = list(STOP_SEQUENCES)
+        add_special = not (tokenizer.bos_token and prompt.startswith(tokenizer.bos_token))
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special).to(model.device)
+        prompt_length = int(encoded["input_ids"].shape[1])
+        config = greedy_generation_config(tokenizer)
+        config.max_new_tokens = self.max_new_tokens
+        config.do_sample = True
+        config.temperature = SAMPLE_TEMPERATURE if temperature is None else temperature
+        config.top_k = SAMPLE_TOP_K if top_k is None else top_k
+        config.num_return_sequences = n
+        criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
+        if self.stop_when_not_sql:
+            criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sampling_seed(prompt) if seed is None else seed)
+            output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria)
+        return [_answer_text(tokenizer, row[prompt_length:].tolist(), stops) for row in output]
+
+
+def _answer_text(tokenizer: Any, new_ids: list[int], stops: list[str]) -> str:
+    """The answer's text: up to the first end-of-turn token (or padding after it) and the first stop string."""
+    enders = set(stop_token_ids(tokenizer))
+    if tokenizer.pad_token_id is not None:
+        enders.add(tokenizer.pad_token_id)
+    end = next((i for i, t in enumerate(new_ids) if t in enders), len(new_ids))
+    text = tokenizer.decode(new_ids[:end], skip_special_tokens=False)
+    cut = find_stop(text, stops)
+    return text if cut == -1 else text[:cut]
 
 
 @functools.lru_cache(maxsize=16)
