@@ -40,6 +40,14 @@ def result_table(columns: list[str], rows: list[list[Any]], truncated: bool = Fa
     return table
 
 
+def agreement_text(answer: dict[str, Any]) -> str:
+    """'4 of 5 answers agree · ' under self-consistency (how sure the model was), else nothing."""
+    agreement = answer.get("agreement")
+    if not agreement:
+        return ""
+    return f"{agreement['votes']} of {agreement['candidates']} answers agree · "
+
+
 def render_answer(console: Console, answer: dict[str, Any], show_sql: bool = True) -> Path | None:
     """Print SQL, table, answer and chart path; returns the chart file, if any."""
     parts: list[Any] = []
@@ -55,7 +63,7 @@ def render_answer(console: Console, answer: dict[str, Any], show_sql: bool = Tru
     if chart:
         parts.append(Text(f"Chart: {chart}", style="dim"))
     meta = f"engine: {answer.get('engine') or '-'} · attempts: {answer.get('attempts') or 0} · " \
-           f"{answer.get('latency_s') or 0:.2f} s"
+           f"{agreement_text(answer)}{answer.get('latency_s') or 0:.2f} s"
     console.print(Panel(Group(*parts), title=Text(str(answer.get("question", "")), style="bold"), subtitle=meta,
                         subtitle_align="right", expand=True))
     return chart

@@ -28,8 +28,10 @@ class AskRequest(BaseModel):
     use_rag: Optional[StrictBool] = Field(None, description="Ground the model's prompt with retrieved context.")
     max_retries: Optional[int] = Field(None, ge=0, le=5, description="Model retries after an error.")
     row_limit: Optional[int] = Field(None, ge=1, le=10_000, description="Most rows returned.")
+    candidates: Optional[int] = Field(None, ge=1, le=8, description="Self-consistency: answers the model writes for "
+                                                                    "its first attempt; the result most return wins.")
 
-    @field_validator("max_retries", "row_limit", mode="before")
+    @field_validator("max_retries", "row_limit", "candidates", mode="before")
     @classmethod
     def _a_number(cls, value: Any) -> Any:
         # `false` or "5" for a number is a client's mistake to report, not to guess at (5.0 is fine: JSON
@@ -79,6 +81,8 @@ class Answer(BaseModel):
     intent: Optional[str] = None
     entities: dict[str, Any] = {}
     timings: Optional[dict[str, float]] = None
+    agreement: Optional[dict[str, int]] = None
+    """With ``candidates`` > 1: {votes, candidates, failed}, how many of the model's answers returned this result."""
     thread_id: Optional[str] = None
 
 

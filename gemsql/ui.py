@@ -123,6 +123,8 @@ def show_answer(answer: dict[str, Any], index: int) -> None:
         meta = f"Model used: **{answer['engine']}**"
         if answer.get("attempts"):
             meta += f" · attempts: {answer['attempts']}"
+        if answer.get("agreement"):
+            meta += f" · {answer['agreement']['votes']} of {answer['agreement']['candidates']} answers agree"
         if answer.get("latency_s") is not None:
             meta += f" · {answer['latency_s']:.2f} s"
         st.info(meta)

@@ -12,7 +12,7 @@ from graph.context import Context
 log = logging.getLogger("gemsql")
 
 ANSWER_KEYS = ("question", "sql", "columns", "rows", "truncated", "error", "db", "engine", "attempts",
-               "latency_s", "chart", "answer", "intent", "entities", "timings")
+               "latency_s", "chart", "answer", "intent", "entities", "timings", "agreement")
 
 
 def ask(question: str, context: Context | None = None, *, thread_id: str | None = None, compiled=None,

@@ -76,6 +76,10 @@ class OutputState:
     attempts: int = 0
     """How many SQL candidates were generated (the first try plus retries plus a fallback)."""
 
+    agreement: dict[str, int] | None = None
+    """Self-consistency (Context.candidates > 1): how many of the model's candidates returned the chosen
+    result, of how many, and how many failed — {votes, candidates, failed}; None for a single answer."""
+
     db: str = ""
     """Absolute path of the database used."""
 

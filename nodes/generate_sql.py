@@ -65,11 +65,12 @@ def model_llm(ctx: Context):
     return get_llm(ctx.model, ctx.model_adapter(), ctx.max_new_tokens)
 
 
-def _with_model(state: State, ctx: Context) -> str:
+def _with_model(state: State, ctx: Context) -> tuple[str, dict[str, int] | None]:
     from tools.model_store import ModelUnavailable
     from tools.prompts import extract_sql
 
     prompt = model_prompt(state)
+    agreement = None
     detour = RetryDetour.from_history(state.history)
     schema_constraint = None
     if ctx.constrain_to_schema or (ctx.constrain_retries and detour.failures):
@@ -80,7 +81,7 @@ def _with_model(state: State, ctx: Context) -> str:
         llm = model_llm(ctx)
         sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
         if sql and ctx.candidates > 1 and not detour.failures:
-            sql = _most_consistent(sql, llm, prompt, state, ctx)
+            sql, agreement = _most_consistent(sql, llm, prompt, state, ctx)
         if sql and detour.repeats(sql):
             # The retry copied a query that already failed: decode again around where its error points.
             constraint = AllOf((schema_constraint, detour)) if schema_constraint else detour
@@ -89,7 +90,7 @@ def _with_model(state: State, ctx: Context) -> str:
         raise _GenerationFailed(str(exc), skip_to_next_engine=True) from exc
     if not sql:
         raise _GenerationFailed("the model wrote no SQL")
-    return sql
+    return sql, agreement
 
 
 # A sampled candidate that runs longer than this is dropped from the vote rather than waited for: on the
@@ -97,7 +98,7 @@ def _with_model(state: State, ctx: Context) -> str:
 CANDIDATE_TIMEOUT_S = 3.0
 
 
-def _most_consistent(greedy_sql: str, llm, prompt: str, state: State, ctx: Context) -> str:
+def _most_consistent(greedy_sql: str, llm, prompt: str, state: State, ctx: Context) -> tuple[str, dict[str, int]]:
     """The greedy answer and ctx.candidates - 1 sampled ones, run read-only; the result most of them return."""
     from tools.executor import get_executor
     from tools.prompts import extract_sql
@@ -107,7 +108,7 @@ def _most_consistent(greedy_sql: str, llm, prompt: str, state: State, ctx: Conte
     executor = get_executor(state.db, memory_limit=ctx.memory_limit, timeout=min(ctx.timeout, CANDIDATE_TIMEOUT_S))
     vote = choose_by_execution([greedy_sql, *sampled], lambda sql: executor.run(sql, row_limit=ctx.row_limit).rows)
     log.debug("self-consistency: %d of %d candidates agree (%d failed)", vote.votes, vote.candidates, vote.failed)
-    return vote.sql
+    return vote.sql, {"votes": vote.votes, "candidates": vote.candidates, "failed": vote.failed}
 
 
 class _GenerationFailed(Exception):
@@ -122,13 +123,14 @@ def generate_sql(state: State, runtime: Runtime[Context] | None = None) -> dict[
     ctx = settings(state, runtime)
     attempt = state.attempts
     engine = state.plan[attempt]
+    agreement = None
     try:
         if engine == "sql":
             sql = state.question
         elif engine == "template":
             sql = _with_template(state)
         else:
-            sql = _with_model(state, ctx)
+            sql, agreement = _with_model(state, ctx)
     except _GenerationFailed as exc:
         plan = state.plan
         if exc.skip_to_next_engine:  # retrying the same engine cannot help: a missing model, an unknown shape
@@ -141,4 +143,5 @@ def generate_sql(state: State, runtime: Runtime[Context] | None = None) -> dict[
             "feedback": str(exc),
             "history": [{"engine": engine, "sql": "", "error": str(exc)}],
         }
-    return {"sql": sql, "engine": engine, "attempts": attempt + 1, "feedback": None}
+    # A retry's answer is a single one: the agreement of the first attempt's candidates no longer describes it.
+    return {"sql": sql, "engine": engine, "attempts": attempt + 1, "feedback": None, "agreement": agreement}

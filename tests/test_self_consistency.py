@@ -105,13 +105,45 @@ def test_the_node_votes_among_the_models_answers(tmp_path: Path, monkeypatch: py
     state = State(question="how many stores", db=db, plan=["finetuned"], schema_context="stores(store_id)")
     update = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
     assert update["sql"] == "SELECT COUNT(*) FROM stores" and llm.samples_asked == [3]
+    assert update["agreement"] == {"votes": 2, "candidates": 4, "failed": 1}
     alone = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned")))
     assert alone["sql"] == "SELECT COUNT(*) FROM sales" and llm.samples_asked == [3]
+    assert alone["agreement"] is None
     retry = State(question="how many stores", db=db, plan=["finetuned", "finetuned"], attempts=1,
                   schema_context="stores(store_id)", feedback="Binder Error: nope",
                   history=[{"engine": "finetuned", "sql": "SELECT nope FROM sales", "error": "Binder Error: nope"}])
-    node.generate_sql(retry, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
-    assert llm.samples_asked == [3]
+    corrected = node.generate_sql(retry, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
+    assert llm.samples_asked == [3] and corrected["agreement"] is None
+
+
+def test_the_answer_says_how_many_candidates_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the whole graph (fake LLM: wiring only): the answer object carries the agreement, and the
+    Rich answer panel shows it."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from gemsql.render import render_answer
+    from graph.context import Context
+    from graph.orchestrator import ask
+    import nodes.generate_sql as node
+
+    db = str(build_stores_sales_db(tmp_path / "shop.duckdb"))
+
+    class Written:
+        def invoke(self, prompt: str, **kwargs) -> str:
+            return "SELECT COUNT(*) AS stores FROM stores"
+
+        def sample(self, prompt: str, n: int) -> list[str]:
+            return ["SELECT COUNT(store_id) FROM stores"] * (n - 1) + ["SELECT COUNT(*) FROM sales"]
+
+    monkeypatch.setattr(node, "model_llm", lambda ctx: Written())
+    answer = ask("how many stores are there", Context(db_path=db, engine="finetuned", use_rag=False, candidates=5))
+    assert answer["error"] is None and answer["rows"] == [[10]]
+    assert answer["agreement"] == {"votes": 4, "candidates": 5, "failed": 0}
+    console = Console(file=StringIO(), width=120)
+    render_answer(console, answer)
+    assert "4 of 5 answers agree" in console.file.getvalue()
 
 
 def _runtime(ctx):
