@@ -225,13 +225,17 @@ def load_cases(path: str | os.PathLike) -> list[dict[str, Any]]:
     return cases
 
 
-def select_cases(cases: list[dict[str, Any]], every: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Every ``every``-th case (the 1st, the (k+1)-th, ...), then the first ``limit`` of those."""
+def select_cases(cases: list[dict[str, Any]], every: int | None = None, limit: int | None = None,
+                 offset: int = 0) -> list[dict[str, Any]]:
+    """Every ``every``-th case starting after the first ``offset`` (the (offset+1)-th, the (offset+k+1)-th,
+    ...), then the first ``limit`` of those. Different offsets give disjoint samples of the same size."""
     if every is not None and every < 1:
         raise ValueError("--every must be at least 1")
     if limit is not None and limit < 1:
         raise ValueError("--limit must be at least 1")
-    chosen = cases[:: every or 1]
+    if offset < 0:
+        raise ValueError("--offset must not be negative")
+    chosen = cases[offset:: every or 1]
     return chosen[:limit] if limit else chosen
 
 

@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
         no_rag: bool = typer.Option(False, "--no-rag", help="Drop the +rag configurations and run the others without retrieval."),
         every: Optional[int] = typer.Option(None, "--every", min=1, help="Keep every K-th case (quick runs on big sets)."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Keep at most N cases (after --every)."),
+        offset: int = typer.Option(0, "--offset", min=0, help="Skip the first N cases before taking every K-th "
+                                                              "(--every 8 --offset 4: a sample disjoint from --every 8)."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (no table)."),
         report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, results.json and HTML charts here."),
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter directory for the fine-tuned configurations."),
@@ -96,7 +98,7 @@ def register(app: typer.Typer) -> None:
             cases_path, dataset = Path(cases).expanduser(), Path(cases).name
         try:
             loaded = load_cases(cases_path)
-            chosen = select_cases(loaded, every, limit)
+            chosen = select_cases(loaded, every, limit, offset)
             configs = resolve_configs(engine or DEFAULT_CONFIGS, adapter=adapter, model=model, no_rag=no_rag,
                                       backend=backend, constrain_to_schema=constrain,
                                       constrain_retries=constrain_retries, candidates=candidates)
@@ -124,6 +126,7 @@ def register(app: typer.Typer) -> None:
         result.meta["cases_file"] = str(cases_path)
         result.meta["cases_in_file"] = len(loaded)
         result.meta["every"], result.meta["limit"], result.meta["batch"] = every, limit, batch
+        result.meta["offset"] = offset
         if report:
             from evals.report import write_report
 

@@ -120,6 +120,9 @@ def test_select_cases_every_and_limit() -> None:
     assert [c["line"] for c in select_cases(cases, every=3)] == [1, 4, 7, 10]
     assert [c["line"] for c in select_cases(cases, every=3, limit=2)] == [1, 4]
     assert [c["line"] for c in select_cases(cases, limit=3)] == [1, 2, 3]
+    assert [c["line"] for c in select_cases(cases, every=3, offset=1)] == [2, 5, 8]  # disjoint from every=3
+    with pytest.raises(ValueError):
+        select_cases(cases, offset=-1)
     with pytest.raises(ValueError):
         select_cases(cases, every=0)
 

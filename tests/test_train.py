@@ -440,3 +440,18 @@ def test_curve_evaluates_every_checkpoint_and_the_card_shows_it(run, tiny_dir: P
     recipe = card.split("```bash")[1]
     assert "python -m training.repairs --out data/r.jsonl\ngemsql train --data" in recipe
     assert "training.contextualize" not in recipe
+
+
+def test_the_cards_evaluation_rows_name_the_backend_and_the_candidates(tmp_path: Path) -> None:
+    from training.model_card import evaluation_rows
+
+    for name, extra in (("plain", ""), ("voted", " --candidates 5")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({
+            "meta": {"dataset": "sales-dev", "date": "2026-12-04T00:00:00",
+                     "command": f"gemsql eval --cases sales-dev --backend llamacpp{extra}"},
+            "summary": {"finetuned+rag": {"execution_accuracy": 0.88, "execution_rate": 1.0,
+                                          "latency_p50_s": 5.1, "n": 25}}}))
+    rows = evaluation_rows([tmp_path / "plain", tmp_path / "voted"])
+    assert "| sales-dev | finetuned+rag (llamacpp) | 88.0% | 100.0% | 5.10 s | 25 |" in rows
+    assert "| sales-dev | finetuned+rag (llamacpp, 5 candidates) | 88.0% | 100.0% | 5.10 s | 25 |" in rows

@@ -56,7 +56,10 @@ def evaluation_rows(reports: list[Path]) -> list[str]:
             if not isinstance(s, dict) or "execution_accuracy" not in s:
                 continue
             backend = re.search(r"--backend (\S+)", meta.get("command", ""))
-            label = f"{config} ({backend.group(1)})" if backend else config
+            candidates = re.search(r"--candidates (\d+)", meta.get("command", ""))
+            how = [backend.group(1)] if backend else []
+            how += [f"{candidates.group(1)} candidates"] if candidates and candidates.group(1) != "1" else []
+            label = f"{config} ({', '.join(how)})" if how else config
             rows.append(f"| {name} | {label} | {_pct(s['execution_accuracy'])} | {_pct(s.get('execution_rate'))} | "
                         f"{_secs(s.get('latency_p50_s'))} | {s['n']} |")
         commands.append(f"- {name}: `{meta.get('command', '')}` ({meta.get('date', '')[:10]})")
