@@ -93,7 +93,8 @@ ConstrainRetriesOption = typer.Option(None, "--constrain-retries/--no-constrain-
                                       help="Schema-constrained decoding of the model's corrections after an error only.")
 CandidatesOption = typer.Option(None, "--candidates", min=1, max=16,
                                 help="Self-consistency: the model writes N answers (greedy + sampled), each runs "
-                                     "read-only and the result most return wins (default 1: greedy alone).")
+                                     "read-only and the result most return wins (default 5; 1: the greedy answer "
+                                     "alone, fastest).")
 
 
 @app.command()

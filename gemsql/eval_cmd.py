@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
                                                               "only (default: the engine's default)."),
         candidates: Optional[int] = typer.Option(None, "--candidates", min=1, max=16,
                                                  help="Self-consistency for the model configurations: N answers "
-                                                      "per first attempt, the result most return wins (default 1)."),
+                                                      "per first attempt, the result most return wins (default 5; "
+                                                      "1: greedy alone)."),
         batch: int = typer.Option(1, "--batch", min=1, max=16,
                                   help="llama.cpp: generate the model's first attempts for N cases in one batch "
                                        "(per-case latency then leaves them out)."),

@@ -80,7 +80,8 @@ def _with_model(state: State, ctx: Context) -> tuple[str, dict[str, int] | None]
     try:
         llm = model_llm(ctx)
         sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
-        if sql and ctx.candidates > 1 and not detour.failures:
+        # An LLM that cannot sample (one a caller plugged in) gives its greedy answer alone.
+        if sql and ctx.candidates > 1 and not detour.failures and hasattr(llm, "sample"):
             sql, agreement = _most_consistent(sql, llm, prompt, state, ctx)
         if sql and detour.repeats(sql):
             # The retry copied a query that already failed: decode again around where its error points.

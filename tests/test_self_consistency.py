@@ -106,7 +106,7 @@ def test_the_node_votes_among_the_models_answers(tmp_path: Path, monkeypatch: py
     update = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
     assert update["sql"] == "SELECT COUNT(*) FROM stores" and llm.samples_asked == [3]
     assert update["agreement"] == {"votes": 2, "candidates": 4, "failed": 1}
-    alone = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned")))
+    alone = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned", candidates=1)))
     assert alone["sql"] == "SELECT COUNT(*) FROM sales" and llm.samples_asked == [3]
     assert alone["agreement"] is None
     retry = State(question="how many stores", db=db, plan=["finetuned", "finetuned"], attempts=1,
