@@ -88,7 +88,7 @@ class Context:
         metadata={"description": "Self-consistency: how many answers the model writes for its first attempt (the "
                                  "greedy one and the rest sampled); each runs read-only and the result most of "
                                  "them return wins. Measured better than the greedy answer alone on sales dev, "
-                                 "clinic and two Spider dev samples, for ~2.5 s more per model answer. 1: the "
+                                 "clinic and two Spider dev samples, for ~1.9 s more per model answer. 1: the "
                                  "greedy answer alone (fastest)."},
     )
     max_new_tokens: int = field(

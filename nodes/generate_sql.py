@@ -79,10 +79,11 @@ def _with_model(state: State, ctx: Context) -> tuple[str, dict[str, int] | None]
         schema_constraint = SchemaConstraint.for_schema(load_schema(state.db))
     try:
         llm = model_llm(ctx)
-        sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
         # An LLM that cannot sample (one a caller plugged in) gives its greedy answer alone.
-        if sql and ctx.candidates > 1 and not detour.failures and hasattr(llm, "sample"):
-            sql, agreement = _most_consistent(sql, llm, prompt, state, ctx)
+        if ctx.candidates > 1 and not detour.failures and hasattr(llm, "candidates"):
+            sql, agreement = _most_consistent(llm, prompt, schema_constraint, state, ctx)
+        else:
+            sql = extract_sql(llm.invoke(prompt, **({"constraint": schema_constraint} if schema_constraint else {})))
         if sql and detour.repeats(sql):
             # The retry copied a query that already failed: decode again around where its error points.
             constraint = AllOf((schema_constraint, detour)) if schema_constraint else detour
@@ -99,15 +100,18 @@ def _with_model(state: State, ctx: Context) -> tuple[str, dict[str, int] | None]
 CANDIDATE_TIMEOUT_S = 3.0
 
 
-def _most_consistent(greedy_sql: str, llm, prompt: str, state: State, ctx: Context) -> tuple[str, dict[str, int]]:
-    """The greedy answer and ctx.candidates - 1 sampled ones, run read-only; the result most of them return."""
+def _most_consistent(llm, prompt: str, constraint, state: State, ctx: Context) -> tuple[str, dict[str, int] | None]:
+    """The model's greedy answer and ctx.candidates - 1 sampled ones, run read-only; the result most return.
+    No SQL at all: '' (and no agreement), for the caller to report."""
     from tools.executor import get_executor
     from tools.prompts import extract_sql
     from tools.self_consistency import choose_by_execution
 
-    sampled = [extract_sql(text) for text in llm.sample(prompt, ctx.candidates - 1)]
+    written = [extract_sql(text) for text in llm.candidates(prompt, ctx.candidates, constraint=constraint)]
+    if not any(sql.strip() for sql in written):
+        return "", None
     executor = get_executor(state.db, memory_limit=ctx.memory_limit, timeout=min(ctx.timeout, CANDIDATE_TIMEOUT_S))
-    vote = choose_by_execution([greedy_sql, *sampled], lambda sql: executor.run(sql, row_limit=ctx.row_limit).rows)
+    vote = choose_by_execution(written, lambda sql: executor.run(sql, row_limit=ctx.row_limit).rows)
     log.debug("self-consistency: %d of %d candidates agree (%d failed)", vote.votes, vote.candidates, vote.failed)
     return vote.sql, {"votes": vote.votes, "candidates": vote.candidates, "failed": vote.failed}
 

@@ -403,7 +403,9 @@ def test_sampled_answers_for_self_consistency(adapter: Path) -> None:
         assert llm.sample(PROMPT, 4, temperature=1.5) == hot
         assert llm.sample(PROMPT, 4, temperature=1.5, seed=5) != hot
         greedy = llm.invoke(PROMPT)
-        for cold in llm.sample(PROMPT, 2, temperature=1e-4):
+        together = llm.candidates(PROMPT, 3, temperature=1.5)
+        assert len(together) == 3 and together[1:] != together[:1] * 2
+        for cold in [together[0], *llm.sample(PROMPT, 2, temperature=1e-4)]:
             shared = next((i for i, (a, b) in enumerate(zip(greedy, cold)) if a != b), min(len(greedy), len(cold)))
             assert shared >= min(len(greedy), len(cold), 20), (greedy, cold)
     finally:

@@ -96,24 +96,25 @@ def test_the_node_votes_among_the_models_answers(tmp_path: Path, monkeypatch: py
         def invoke(self, prompt: str, **kwargs) -> str:
             return "SELECT COUNT(*) FROM sales"
 
-        def sample(self, prompt: str, n: int) -> list[str]:
+        def candidates(self, prompt: str, n: int, constraint=None) -> list[str]:
             self.samples_asked.append(n)
-            return ["SELECT COUNT(*) FROM stores", "SELECT COUNT(store_id) FROM stores", "SELECT nope FROM stores"]
+            return [self.invoke(prompt), "SELECT COUNT(*) FROM stores", "SELECT COUNT(store_id) FROM stores",
+                    "SELECT nope FROM stores"]
 
     llm = Written()
     monkeypatch.setattr(node, "model_llm", lambda ctx: llm)
     state = State(question="how many stores", db=db, plan=["finetuned"], schema_context="stores(store_id)")
     update = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
-    assert update["sql"] == "SELECT COUNT(*) FROM stores" and llm.samples_asked == [3]
+    assert update["sql"] == "SELECT COUNT(*) FROM stores" and llm.samples_asked == [4]
     assert update["agreement"] == {"votes": 2, "candidates": 4, "failed": 1}
     alone = node.generate_sql(state, _runtime(Context(db_path=db, engine="finetuned", candidates=1)))
-    assert alone["sql"] == "SELECT COUNT(*) FROM sales" and llm.samples_asked == [3]
+    assert alone["sql"] == "SELECT COUNT(*) FROM sales" and llm.samples_asked == [4]
     assert alone["agreement"] is None
     retry = State(question="how many stores", db=db, plan=["finetuned", "finetuned"], attempts=1,
                   schema_context="stores(store_id)", feedback="Binder Error: nope",
                   history=[{"engine": "finetuned", "sql": "SELECT nope FROM sales", "error": "Binder Error: nope"}])
     corrected = node.generate_sql(retry, _runtime(Context(db_path=db, engine="finetuned", candidates=4)))
-    assert llm.samples_asked == [3] and corrected["agreement"] is None
+    assert llm.samples_asked == [4] and corrected["agreement"] is None
 
 
 def test_the_answer_says_how_many_candidates_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,8 +135,8 @@ def test_the_answer_says_how_many_candidates_agree(tmp_path: Path, monkeypatch: 
         def invoke(self, prompt: str, **kwargs) -> str:
             return "SELECT COUNT(*) AS stores FROM stores"
 
-        def sample(self, prompt: str, n: int) -> list[str]:
-            return ["SELECT COUNT(store_id) FROM stores"] * (n - 1) + ["SELECT COUNT(*) FROM sales"]
+        def candidates(self, prompt: str, n: int, constraint=None) -> list[str]:
+            return [self.invoke(prompt)] + ["SELECT COUNT(store_id) FROM stores"] * (n - 2) + ["SELECT COUNT(*) FROM sales"]
 
     monkeypatch.setattr(node, "model_llm", lambda ctx: Written())
     answer = ask("how many stores are there", Context(db_path=db, engine="finetuned", use_rag=False, candidates=5))
@@ -170,3 +171,5 @@ def test_transformers_samples_are_seeded_and_differ(tiny_dir: Path) -> None:
     assert first == llm.sample(prompt, 4, temperature=1.5)  # a seed fixed by the prompt
     assert len(set(first)) > 1  # random weights at a high temperature: the samples differ
     assert llm.sample(prompt, 4, temperature=1.5, seed=99) != first
+    greedy, *sampled = llm.candidates(prompt, 3, temperature=1.5)
+    assert greedy == llm.invoke(prompt) and len(sampled) == 2

@@ -402,7 +402,24 @@ class LlamaCppSQLLLM(LLM):
                seed: int | None = None) -> list[str]:
         """``n`` sampled answers to ``prompt`` for self-consistency (tools.self_consistency), decoded together:
         the prompt is computed once and every pass decodes a token of each answer. The seed defaults to
-        one fixed by the prompt, so a question gets the same candidates in every process."""
+        one fixed by the prompt, so a question gets the same answers in every process."""
+        return self._together(prompt, n, greedy=False, temperature=temperature, top_k=top_k, seed=seed)
+
+    def candidates(self, prompt: str, n: int, *, constraint: SchemaConstraint | None = None,
+                   temperature: float | None = None, top_k: int | None = None, seed: int | None = None) -> list[str]:
+        """The greedy answer (under ``constraint`` if given) and ``n - 1`` sampled ones, all decoded in one batch:
+        one prefill and one pass per token for all of them, instead of a greedy call and then a batch.
+
+        The greedy answer is that of a single call up to a near-tie (a batched pass rounds differently); an
+        answer prefetched for this prompt is used as it is."""
+        prefetched = self._prefetched.pop((prompt, constraint is not None), None)
+        if prefetched is not None:
+            return [prefetched, *self.sample(prompt, n - 1, temperature=temperature, top_k=top_k, seed=seed)]
+        return self._together(prompt, n, greedy=True, constraint=constraint, temperature=temperature, top_k=top_k,
+                              seed=seed)
+
+    def _together(self, prompt: str, n: int, *, greedy: bool, constraint: SchemaConstraint | None = None,
+                  temperature: float | None, top_k: int | None, seed: int | None) -> list[str]:
         from tools.llama_batch import BatchContext
         from tools.self_consistency import SAMPLE_TEMPERATURE, SAMPLE_TOP_K, TokenSampler, sampling_seed
 
@@ -412,20 +429,31 @@ class LlamaCppSQLLLM(LLM):
         loaded = _loaded(self.gguf_path(), threads)
         llama = loaded.llama
         stops = list(STOP_SEQUENCES)
+        piece = _piece_reader(llama)
         sampler = TokenSampler(n, SAMPLE_TEMPERATURE if temperature is None else temperature,
                                SAMPLE_TOP_K if top_k is None else top_k,
                                sampling_seed(prompt) if seed is None else seed)
+
+        def pick(seq: int, logits: np.ndarray, text: str) -> int:
+            if greedy and seq == 0:
+                return constrained_argmax(logits, text, piece, constraint)
+            return sampler(seq, logits, text)
+
         with loaded.lock:
             batch = loaded.batches.get(n)
             if batch is None:
                 batch = loaded.batches[n] = BatchContext(llama, n, threads)
             tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            if len(tokens) + self.max_new_tokens > CONTEXT_TOKENS:
+                raise ModelUnavailable(
+                    f"the prompt is {len(tokens)} tokens; with {self.max_new_tokens} new ones it exceeds the "
+                    f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
+                )
 
             def should_stop(i: int, answer: list[int]) -> bool:
                 return answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[0]
 
-            answers = batch.generate([tokens] * n, should_stop, [None] * n, _piece_reader(llama),
-                                     self.max_new_tokens, pick=sampler)
+            answers = batch.generate([tokens] * n, should_stop, [None] * n, piece, self.max_new_tokens, pick=pick)
             return [answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[1]
                     for answer in answers]
 

@@ -169,6 +169,12 @@ class GemmaSQLLLM(LLM):
         self._last_stats = {"prompt_tokens": prompt_length, "new_tokens": len(new_ids), "seconds": seconds}
         return _answer_text(tokenizer, new_ids, stops)
 
+    def candidates(self, prompt: str, n: int, *, constraint: SchemaConstraint | None = None,
+                   temperature: float | None = None, top_k: int | None = None, seed: int | None = None) -> list[str]:
+        """The greedy answer (under ``constraint`` if given), then ``n - 1`` sampled ones (see ``sample``)."""
+        greedy = self.invoke(prompt, **({"constraint": constraint} if constraint else {}))
+        return [greedy, *self.sample(prompt, n - 1, temperature=temperature, top_k=top_k, seed=seed)]
+
     def sample(self, prompt: str, n: int, *, temperature: float | None = None, top_k: int | None = None,
                seed: int | None = None) -> list[str]:
         """``n`` sampled answers to ``prompt`` for self-consistency (tools.self_consistency), generated as one
