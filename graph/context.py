@@ -16,7 +16,7 @@ DEFAULT_MODEL = "gemma3-270m"
 DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "training" / "adapters" / "gemsql-270m"
 # The shipped adapter (two GPU runs, 7.6 min, ~24,000 examples; see its model card) is the default model
 # behind the default 'hybrid' engine: the template engine answers the questions it knows (96% of the sales dev
-# set), the adapter the rest (88% of the sales dev set on its own with five candidates, 30-51% of unseen
+# set), the adapter the rest (92% of the sales dev set on its own with five candidates, 28-51% of unseen
 # schemas, where the untuned base model writes no usable SQL at all). Ask for the base model with --adapter none.
 USE_SHIPPED_ADAPTER_BY_DEFAULT = True
 
