@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tools.answer import format_value
+from tools.self_consistency import agreement_phrase
 from tools.charts import write_html
 from tools.paths import charts_dir
 
@@ -40,14 +41,6 @@ def result_table(columns: list[str], rows: list[list[Any]], truncated: bool = Fa
     return table
 
 
-def agreement_text(answer: dict[str, Any]) -> str:
-    """'4 of 5 answers agree · ' under self-consistency (how sure the model was), else nothing."""
-    agreement = answer.get("agreement")
-    if not agreement:
-        return ""
-    return f"{agreement['votes']} of {agreement['candidates']} answers agree · "
-
-
 def render_answer(console: Console, answer: dict[str, Any], show_sql: bool = True) -> Path | None:
     """Print SQL, table, answer and chart path; returns the chart file, if any."""
     parts: list[Any] = []
@@ -62,8 +55,10 @@ def render_answer(console: Console, answer: dict[str, Any], show_sql: bool = Tru
     chart = save_chart(answer) if not answer.get("error") else None
     if chart:
         parts.append(Text(f"Chart: {chart}", style="dim"))
-    meta = f"engine: {answer.get('engine') or '-'} · attempts: {answer.get('attempts') or 0} · " \
-           f"{agreement_text(answer)}{answer.get('latency_s') or 0:.2f} s"
+    meta = " · ".join(part for part in (f"engine: {answer.get('engine') or '-'}",
+                                        f"attempts: {answer.get('attempts') or 0}",
+                                        agreement_phrase(answer.get("agreement")),
+                                        f"{answer.get('latency_s') or 0:.2f} s") if part)
     console.print(Panel(Group(*parts), title=Text(str(answer.get("question", "")), style="bold"), subtitle=meta,
                         subtitle_align="right", expand=True))
     return chart

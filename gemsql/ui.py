@@ -124,7 +124,9 @@ def show_answer(answer: dict[str, Any], index: int) -> None:
         if answer.get("attempts"):
             meta += f" · attempts: {answer['attempts']}"
         if answer.get("agreement"):
-            meta += f" · {answer['agreement']['votes']} of {answer['agreement']['candidates']} answers agree"
+            from tools.self_consistency import agreement_phrase
+
+            meta += f" · {agreement_phrase(answer['agreement'])}"
         if answer.get("latency_s") is not None:
             meta += f" · {answer['latency_s']:.2f} s"
         st.info(meta)

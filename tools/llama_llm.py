@@ -106,6 +106,26 @@ class _Loaded:
         if len(end) == 1:
             self.stop_ids.add(end[0])
 
+    def batch_context(self, n_seq: int, threads: int) -> Any:
+        """The batch context with ``n_seq`` sequences on this model, made on first use. Callers hold ``lock``."""
+        from tools.llama_batch import BatchContext
+
+        batch = self.batches.get(n_seq)
+        if batch is None:
+            batch = self.batches[n_seq] = BatchContext(self.llama, n_seq, threads)
+        return batch
+
+
+def _prompt_tokens(llama: Any, prompt: str, max_new_tokens: int) -> list[int]:
+    """The prompt's tokens; a clear error when it and ``max_new_tokens`` more do not fit the context."""
+    tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+    if len(tokens) + max_new_tokens > CONTEXT_TOKENS:
+        raise ModelUnavailable(
+            f"the prompt is {len(tokens)} tokens; with {max_new_tokens} new ones it exceeds the "
+            f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
+        )
+    return tokens
+
 
 PROMPT_STATES = 8
 """Saved prompt states kept per model file (the newest ones): one per database asked about recently."""
@@ -364,12 +384,7 @@ class LlamaCppSQLLLM(LLM):
         stops = list(dict.fromkeys([*STOP_SEQUENCES, *(stop or [])]))
         max_new_tokens = max(1, int(kwargs.get("max_new_tokens") or self.max_new_tokens))
         with loaded.lock:
-            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            if len(tokens) + max_new_tokens > CONTEXT_TOKENS:
-                raise ModelUnavailable(
-                    f"the prompt is {len(tokens)} tokens; with {max_new_tokens} new ones it exceeds the "
-                    f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
-                )
+            tokens = _prompt_tokens(llama, prompt, max_new_tokens)
             started = time.perf_counter()
             stats: dict[str, Any] = {}
             new: list[int] = []
@@ -397,7 +412,6 @@ class LlamaCppSQLLLM(LLM):
                             "forward_passes": stats.get("passes", 0)}
         return text
 
-
     def sample(self, prompt: str, n: int, *, temperature: float | None = None, top_k: int | None = None,
                seed: int | None = None) -> list[str]:
         """``n`` sampled answers to ``prompt`` for self-consistency (tools.self_consistency), decoded together:
@@ -420,7 +434,6 @@ class LlamaCppSQLLLM(LLM):
 
     def _together(self, prompt: str, n: int, *, greedy: bool, constraint: SchemaConstraint | None = None,
                   temperature: float | None, top_k: int | None, seed: int | None) -> list[str]:
-        from tools.llama_batch import BatchContext
         from tools.self_consistency import SAMPLE_TEMPERATURE, SAMPLE_TOP_K, TokenSampler, sampling_seed
 
         if n < 1:
@@ -428,7 +441,6 @@ class LlamaCppSQLLLM(LLM):
         threads = self.threads or default_threads()
         loaded = _loaded(self.gguf_path(), threads)
         llama = loaded.llama
-        stops = list(STOP_SEQUENCES)
         piece = _piece_reader(llama)
         sampler = TokenSampler(n, SAMPLE_TEMPERATURE if temperature is None else temperature,
                                SAMPLE_TOP_K if top_k is None else top_k,
@@ -440,29 +452,25 @@ class LlamaCppSQLLLM(LLM):
             return sampler(seq, logits, text)
 
         with loaded.lock:
-            batch = loaded.batches.get(n)
-            if batch is None:
-                batch = loaded.batches[n] = BatchContext(llama, n, threads)
-            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
-            if len(tokens) + self.max_new_tokens > CONTEXT_TOKENS:
-                raise ModelUnavailable(
-                    f"the prompt is {len(tokens)} tokens; with {self.max_new_tokens} new ones it exceeds the "
-                    f"{CONTEXT_TOKENS}-token context. Ask about fewer tables or use a smaller schema."
-                )
+            tokens = _prompt_tokens(llama, prompt, self.max_new_tokens)
+            answers = loaded.batch_context(n, threads).generate(
+                [tokens] * n, self._stopper(loaded), [None] * n, piece, self.max_new_tokens, pick=pick)
+            return [self._text(loaded, answer) for answer in answers]
 
-            def should_stop(i: int, answer: list[int]) -> bool:
-                return answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[0]
+    def _stopper(self, loaded: _Loaded) -> Callable[[int, list[int]], bool]:
+        """Is a batched answer complete: the same stops as one call's."""
+        return lambda i, answer: self._done_and_text(loaded, answer)[0]
 
-            answers = batch.generate([tokens] * n, should_stop, [None] * n, piece, self.max_new_tokens, pick=pick)
-            return [answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[1]
-                    for answer in answers]
+    def _text(self, loaded: _Loaded, answer: list[int]) -> str:
+        return self._done_and_text(loaded, answer)[1]
+
+    def _done_and_text(self, loaded: _Loaded, answer: list[int]) -> tuple[bool, str]:
+        return answer_text(loaded.llama, answer, loaded.stop_ids, list(STOP_SEQUENCES), self.stop_when_not_sql)
 
     def prefetch(self, prompts: Sequence[str], constraints: Sequence[SchemaConstraint | None] | None = None,
                  batch_size: int = BATCH_SEQUENCES) -> None:
         """Answer ``prompts`` several per forward pass (tools.llama_batch) and keep the answers for the calls
         that ask for them next, each answer once. Replaces whatever an earlier prefetch kept."""
-        from tools.llama_batch import BatchContext
-
         self._prefetched.clear()
         if not prompts:
             return
@@ -470,24 +478,16 @@ class LlamaCppSQLLLM(LLM):
         threads = self.threads or default_threads()
         loaded = _loaded(self.gguf_path(), threads)
         llama = loaded.llama
-        stops = list(STOP_SEQUENCES)
         with loaded.lock:
-            batch = loaded.batches.get(batch_size)
-            if batch is None:
-                batch = loaded.batches[batch_size] = BatchContext(llama, batch_size, threads)
+            batch = loaded.batch_context(batch_size, threads)
             piece = _piece_reader(llama)
             for start in range(0, len(prompts), batch_size):
                 chunk = list(prompts[start:start + batch_size])
                 tokens = [llama.tokenize(p.encode("utf-8"), add_bos=True, special=True) for p in chunk]
-
-                def should_stop(i: int, answer: list[int]) -> bool:
-                    return answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[0]
-
-                answers = batch.generate(tokens, should_stop, constraints[start:start + batch_size], piece,
+                answers = batch.generate(tokens, self._stopper(loaded), constraints[start:start + batch_size], piece,
                                          self.max_new_tokens)
                 for prompt, constraint, answer in zip(chunk, constraints[start:start + batch_size], answers):
-                    text = answer_text(llama, answer, loaded.stop_ids, stops, self.stop_when_not_sql)[1]
-                    self._prefetched[(prompt, constraint is not None)] = text
+                    self._prefetched[(prompt, constraint is not None)] = self._text(loaded, answer)
 
 
 def answer_text(llama: Any, tokens: list[int], stop_ids: set[int], stops: list[str],

@@ -136,6 +136,20 @@ class GemmaSQLLLM(LLM):
         self._model, self._tokenizer = load_model(self.model_name, self.adapter)
         return self._model, self._tokenizer
 
+    def _encoded(self, prompt: str) -> tuple[Any, Any, Any, int]:
+        """The model, its tokenizer, the encoded prompt and its length in tokens."""
+        model, tokenizer = self._handles()
+        # The prompt format has no <bos>; the tokenizer adds it. Do not add a second one if a caller did.
+        add_special = not (tokenizer.bos_token and prompt.startswith(tokenizer.bos_token))
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special).to(model.device)
+        return model, tokenizer, encoded, int(encoded["input_ids"].shape[1])
+
+    def _stopping(self, tokenizer: Any, prompt_length: int, stops: list[str]) -> StoppingCriteriaList:
+        criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
+        if self.stop_when_not_sql:
+            criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
+        return criteria
+
     def _call(
         self,
         prompt: str,
@@ -143,20 +157,13 @@ class GemmaSQLLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
-        model, tokenizer = self._handles()
+        model, tokenizer, encoded, prompt_length = self._encoded(prompt)
         stops = list(dict.fromkeys([*STOP_SEQUENCES, *(stop or [])]))
         max_new_tokens = max(1, int(kwargs.get("max_new_tokens") or self.max_new_tokens))
 
-        # The prompt format has no <bos>; the tokenizer adds it. Do not add a second one if a caller did.
-        add_special = not (tokenizer.bos_token and prompt.startswith(tokenizer.bos_token))
-        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special).to(model.device)
-        prompt_length = int(encoded["input_ids"].shape[1])
-
         config = greedy_generation_config(tokenizer)
         config.max_new_tokens = max_new_tokens
-        criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
-        if self.stop_when_not_sql:
-            criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
+        criteria = self._stopping(tokenizer, prompt_length, stops)
         started = time.perf_counter()
         with torch.inference_mode():
             constraint = kwargs.get("constraint")
@@ -183,20 +190,15 @@ class GemmaSQLLLM(LLM):
 
         if n < 1:
             return []
-        model, tokenizer = self._handles()
+        model, tokenizer, encoded, prompt_length = self._encoded(prompt)
         stops = list(STOP_SEQUENCES)
-        add_special = not (tokenizer.bos_token and prompt.startswith(tokenizer.bos_token))
-        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=add_special).to(model.device)
-        prompt_length = int(encoded["input_ids"].shape[1])
         config = greedy_generation_config(tokenizer)
         config.max_new_tokens = self.max_new_tokens
         config.do_sample = True
         config.temperature = SAMPLE_TEMPERATURE if temperature is None else temperature
         config.top_k = SAMPLE_TOP_K if top_k is None else top_k
         config.num_return_sequences = n
-        criteria = StoppingCriteriaList([StopOnText(tokenizer, prompt_length, stops)])
-        if self.stop_when_not_sql:
-            criteria.append(StopWhenNotSQL(tokenizer, prompt_length))
+        criteria = self._stopping(tokenizer, prompt_length, stops)
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(sampling_seed(prompt) if seed is None else seed)
             output = model.generate(**encoded, generation_config=config, stopping_criteria=criteria)

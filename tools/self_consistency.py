@@ -75,6 +75,11 @@ def _says_nothing(rows: Sequence[Sequence[Any]]) -> bool:
     return all(value is None for row in rows for value in row)
 
 
+def agreement_phrase(agreement: dict[str, int] | None) -> str:
+    """'4 of 5 answers agree' for an answer's ``agreement``, '' without one: what every interface shows."""
+    return f"{agreement['votes']} of {agreement['candidates']} answers agree" if agreement else ""
+
+
 @dataclass(frozen=True)
 class Vote:
     """The outcome of one self-consistent choice."""
@@ -104,11 +109,11 @@ def choose_by_execution(candidates: Sequence[str], execute: Callable[[str], Sequ
     sqls = [sql for sql in candidates if sql and sql.strip()]
     if not sqls:
         raise ValueError("no candidate SQL to choose from")
+    keys = [_normalised(sql) for sql in sqls]
     outcome: dict[str, tuple | None] = {}
     empty: dict[str, bool] = {}
-    for sql in sqls:
-        key = _normalised(sql)
-        if key in outcome:
+    for sql, key in zip(sqls, keys):
+        if key in outcome:  # written again: run once, counted each time
             continue
         try:
             rows = execute(sql)
@@ -117,7 +122,6 @@ def choose_by_execution(candidates: Sequence[str], execute: Callable[[str], Sequ
             continue
         outcome[key] = result_signature(rows)
         empty[key] = _says_nothing(rows)
-    keys = [_normalised(sql) for sql in sqls]
     ran = [i for i, key in enumerate(keys) if outcome[key] is not None]
     failed = len(sqls) - len(ran)
     if not ran:
