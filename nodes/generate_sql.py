@@ -110,8 +110,9 @@ def _most_consistent(llm, prompt: str, constraint, state: State, ctx: Context) -
     written = [extract_sql(text) for text in llm.candidates(prompt, ctx.candidates, constraint=constraint)]
     if not any(sql.strip() for sql in written):
         return "", None
-    executor = get_executor(state.db, memory_limit=ctx.memory_limit, timeout=min(ctx.timeout, CANDIDATE_TIMEOUT_S))
-    vote = choose_by_execution(written, lambda sql: executor.run(sql, row_limit=ctx.row_limit).rows)
+    executor = get_executor(state.db, memory_limit=ctx.memory_limit, timeout=ctx.timeout)
+    vote = choose_by_execution(written, lambda sql: executor.run(sql, row_limit=ctx.row_limit,
+                                                                 timeout=CANDIDATE_TIMEOUT_S).rows)
     log.debug("self-consistency: %d of %d candidates agree (%d failed)", vote.votes, vote.candidates, vote.failed)
     return vote.sql, {"votes": vote.votes, "candidates": vote.candidates, "failed": vote.failed}
 

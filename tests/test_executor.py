@@ -128,6 +128,23 @@ def test_query_duckdb_interrupts_is_a_timeout_and_keeps_the_worker(executor):
     assert worker_pid(executor) == pid
 
 
+def test_a_shorter_limit_for_one_query_shares_the_worker(executor):
+    executor.run("SELECT 1")
+    pid = worker_pid(executor)
+    start = time.monotonic()
+    with pytest.raises(QueryTimeout) as caught:
+        executor.run("SELECT count(*) FROM range(1000000000000) a(x) WHERE x % 7 = 3", timeout=0.5)
+    assert time.monotonic() - start < 1.5
+    assert str(caught.value) == "Query stopped after 0.5 s (time limit)"
+    assert worker_pid(executor) == pid
+    # The next query has the executor's own limit again, and a longer one is never granted.
+    assert executor.run("SELECT count(*) FROM stores", timeout=0.5).rows == [[10]]
+    with pytest.raises(QueryTimeout, match=r"after 2\.0 s"):
+        executor.run("SELECT count(*) FROM range(1000000000000) a(x) WHERE x % 7 = 3", timeout=60)
+    with pytest.raises(ValueError, match="above 0"):
+        executor.run("SELECT 1", timeout=0)
+
+
 def test_runaway_that_duckdb_does_not_stop_is_killed(roomy_executor):
     # unnest of one huge list never checks DuckDB's max_execution_time: only killing the worker stops it.
     roomy_executor.run("SELECT 1")

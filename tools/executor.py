@@ -163,10 +163,14 @@ class SafeExecutor:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def run(self, sql: str, *, row_limit: int = 1000) -> QueryResult:
-        """Check ``sql`` (GuardError propagates) and run it; at most ``row_limit`` rows come back."""
+    def run(self, sql: str, *, row_limit: int = 1000, timeout: float | None = None) -> QueryResult:
+        """Check ``sql`` (GuardError propagates) and run it; at most ``row_limit`` rows come back.
+
+        ``timeout``: a shorter time limit for this query alone (never a longer one), so that a quick
+        look, such as a candidate answer's vote, shares the worker of the answers that get the full limit.
+        """
         safe_sql = check_sql(sql, load_schema(self.db_path))
-        return self._run_unchecked(safe_sql, row_limit=row_limit)
+        return self._run_unchecked(safe_sql, row_limit=row_limit, timeout=timeout)
 
     def close(self) -> None:
         """Stop the worker. A later ``run`` starts a new one."""
@@ -181,12 +185,17 @@ class SafeExecutor:
 
     # -- below the guard ----------------------------------------------------------------------
 
-    def _run_unchecked(self, sql: str, *, row_limit: int = 1000) -> QueryResult:
+    def _run_unchecked(self, sql: str, *, row_limit: int = 1000, timeout: float | None = None) -> QueryResult:
         """Run ``sql`` in the worker without the guard. Only for ``run`` and for tests of the worker's own limits."""
         if int(row_limit) < 1:
             raise ValueError("row_limit must be at least 1")
+        if timeout is not None and not timeout > 0:
+            raise ValueError("timeout must be above 0 seconds")
+        limit = self.timeout if timeout is None else min(float(timeout), self.timeout)
         with self._lock:
             request = {"sql": sql, "row_limit": int(row_limit)}
+            if limit < self.timeout:
+                request["timeout"] = limit
             worker = self._ready_worker()
             started = time.monotonic()
             try:
@@ -202,10 +211,10 @@ class SafeExecutor:
                     self._discard_worker()
                     raise QueryResourceError("The database worker stopped before the query could start.") from None
             try:
-                reply = worker.receive(time.monotonic() + self.timeout + KILL_GRACE_S)
+                reply = worker.receive(time.monotonic() + limit + KILL_GRACE_S)
             except _Deadline:
                 self._discard_worker()
-                raise QueryTimeout(self._timeout_message()) from None
+                raise QueryTimeout(self._timeout_message(limit)) from None
             except _WorkerGone:
                 cause = _exit_cause(worker.process)
                 self._discard_worker()
@@ -219,15 +228,16 @@ class SafeExecutor:
                                    truncated=bool(reply["truncated"]), elapsed_s=elapsed)
             if reply.get("kind") == "resource":
                 self._discard_worker()  # after a memory failure, a fresh process is the safe state
-            raise self._error_from(reply)
+            raise self._error_from(reply, limit)
 
-    def _timeout_message(self) -> str:
-        return f"Query stopped after {self.timeout:.1f} s (time limit)"
+    @staticmethod
+    def _timeout_message(limit: float) -> str:
+        return f"Query stopped after {limit:.1f} s (time limit)"
 
-    def _error_from(self, reply: dict) -> QueryError:
+    def _error_from(self, reply: dict, limit: float) -> QueryError:
         kind, text = reply.get("kind"), str(reply.get("error", "unknown error"))
         if kind == "timeout":
-            return QueryTimeout(self._timeout_message())
+            return QueryTimeout(self._timeout_message(limit))
         if kind == "resource":
             return QueryResourceError(duckdb_error_message(text))
         return QueryError(duckdb_error_message(text))

@@ -127,9 +127,17 @@ def open_database(path: str, *, memory_limit: str, threads: int, timeout_s: floa
     return con
 
 
-def run_query(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int) -> dict:
-    """Run one statement; fetch at most ``row_limit`` + 1 rows (the extra one only says 'truncated')."""
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int, timeout_s: float | None = None) -> dict:
+    """Run one statement; fetch at most ``row_limit`` + 1 rows (the extra one only says 'truncated').
+
+    ``timeout_s``: a shorter limit than the connection's for this query alone. The configuration is
+    locked, so it is an interrupt from a timer rather than a setting.
+    """
     cursor = con.cursor()
+    timer = threading.Timer(timeout_s, cursor.interrupt) if timeout_s is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     try:
         cursor.execute(sql)
         columns = [d[0] for d in cursor.description] if cursor.description else []
@@ -146,6 +154,8 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, row_limit: int) -> dict:
     except MemoryError:
         return {"ok": False, "kind": "resource", "error": "the result does not fit in the query's memory"}
     finally:
+        if timer is not None:
+            timer.cancel()
         try:
             cursor.close()
         except duckdb.Error:
@@ -194,7 +204,9 @@ def main(argv: list[str]) -> int:
         if request is None:
             return 0
         try:
-            reply = run_query(con, request["sql"], int(request["row_limit"]))
+            timeout = request.get("timeout")
+            reply = run_query(con, request["sql"], int(request["row_limit"]),
+                              float(timeout) if timeout is not None else None)
             send(reply)
         except MemoryError:
             send({"ok": False, "kind": "resource", "error": "the result does not fit in the query's memory"})
