@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ def home(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("GEMSQL_HOME", None)
     else:
         os.environ["GEMSQL_HOME"] = old
+    # The converted model and its GGUF exports are over a gigabyte: gone before the next module's.
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _build_adapter(out: Path, seed: int) -> Path:
