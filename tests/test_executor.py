@@ -134,7 +134,7 @@ def test_a_shorter_limit_for_one_query_shares_the_worker(executor):
     start = time.monotonic()
     with pytest.raises(QueryTimeout) as caught:
         executor.run("SELECT count(*) FROM range(1000000000000) a(x) WHERE x % 7 = 3", timeout=0.5)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 1.8  # the executor's own limit is 2 s
     assert str(caught.value) == "Query stopped after 0.5 s (time limit)"
     assert worker_pid(executor) == pid
     # The next query has the executor's own limit again, and a longer one is never granted.
