@@ -414,6 +414,7 @@ def run_eval(
     from evals.metrics import exact_match, execute_for_eval
     from evals.shapes import query_shapes
     from graph.orchestrator import ask
+    from tools.executor import close_executors
 
     started = time.perf_counter()
     result = EvalResult(
@@ -491,6 +492,7 @@ def run_eval(
                             bar.advance(1)
                 finally:
                     con.close()
+                    close_executors(path)  # its DuckDB worker, which the next database does not need
     except KeyboardInterrupt:
         result.partial = True
 

@@ -74,6 +74,12 @@ def test_accuracy_is_computed_from_the_cases(template_run) -> None:
     assert records["top 3 brands by revenue in 2023"]["shapes"][:3] == ["group_by", "top_n", "join"]
 
 
+def test_a_database_done_keeps_no_worker(template_run, sales_db: Path) -> None:
+    from tools import executor
+
+    assert not [key for key in executor._executors if key[0] == str(sales_db.resolve())]
+
+
 def test_gold_error_is_skipped_and_counted(template_run) -> None:
     (skip,) = template_run.skipped
     assert skip["reason"] == "gold_error" and skip["line"] == 5 and "unicorns" in skip["error"]

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from small_db import build_stores_sales_db
-from tools.executor import (QueryError, QueryResourceError, QueryResult, QueryTimeout, SafeExecutor,
+from tools.executor import (QueryError, QueryResourceError, QueryResult, QueryTimeout, SafeExecutor, close_executors,
                             get_executor)
 from tools.sql_guard import GuardError
 
@@ -252,6 +252,16 @@ def test_get_executor_is_cached_per_file_and_settings(db):
     assert get_executor(db, memory_limit="1GB") is not first
     assert first.run("SELECT count(*) FROM sales").rows == [[300]]
     first.close()
+
+
+def test_close_executors_stops_one_files_workers(db):
+    shared = get_executor(db)
+    shared.run("SELECT 1")
+    worker = shared._worker.process
+    assert close_executors(db) >= 1
+    assert worker.poll() is not None  # the process is gone, not just forgotten
+    assert get_executor(db) is not shared
+    assert close_executors(db) == 1 and close_executors(db) == 0
 
 
 def test_concurrent_runs_are_serialised_safely(executor):

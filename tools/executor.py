@@ -292,3 +292,17 @@ def get_executor(db_path: str | os.PathLike, *, memory_limit: str = "2GB", timeo
             executor = SafeExecutor(key[0], memory_limit=memory_limit, timeout=timeout)
             _executors[key] = executor
         return executor
+
+
+def close_executors(db_path: str | os.PathLike) -> int:
+    """Stop and forget the shared executors of one file (all settings); returns how many there were.
+
+    For callers that are done with a database while the process goes on, as an evaluation moving through
+    Spider's databases: otherwise each keeps a worker process to the end."""
+    path = str(Path(db_path).expanduser().resolve())
+    with _executors_lock:
+        done = [key for key in _executors if key[0] == path]
+        executors = [_executors.pop(key) for key in done]
+    for executor in executors:
+        executor.close()
+    return len(executors)
