@@ -152,7 +152,7 @@ class SafeExecutor:
 
     def __init__(self, db_path: str | os.PathLike, *, memory_limit: str = "2GB", threads: int = DEFAULT_THREADS,
                  timeout: float = 10.0, address_space_gb: float = 6.0) -> None:
-        self.db_path = str(Path(db_path).expanduser().resolve())
+        self.db_path = _file_key(db_path)
         self.memory_limit = memory_limit
         self.threads = int(threads)
         self.timeout = float(timeout)
@@ -279,13 +279,18 @@ class SafeExecutor:
             self._worker = None
 
 
+def _file_key(db_path: str | os.PathLike) -> str:
+    """One name per file however it is written (relative, with ~ or ..), for executors and their cache."""
+    return str(Path(db_path).expanduser().resolve())
+
+
 _executors: dict[tuple, SafeExecutor] = {}
 _executors_lock = threading.Lock()
 
 
 def get_executor(db_path: str | os.PathLike, *, memory_limit: str = "2GB", timeout: float = 10.0) -> SafeExecutor:
     """The shared executor for this file and these settings, so its worker is reused across questions."""
-    key = (str(Path(db_path).expanduser().resolve()), memory_limit, float(timeout))
+    key = (_file_key(db_path), memory_limit, float(timeout))
     with _executors_lock:
         executor = _executors.get(key)
         if executor is None:
@@ -299,7 +304,7 @@ def close_executors(db_path: str | os.PathLike) -> int:
 
     For callers that are done with a database while the process goes on, as an evaluation moving through
     Spider's databases: otherwise each keeps a worker process to the end."""
-    path = str(Path(db_path).expanduser().resolve())
+    path = _file_key(db_path)
     with _executors_lock:
         done = [key for key in _executors if key[0] == path]
         executors = [_executors.pop(key) for key in done]

@@ -465,7 +465,7 @@ class LlamaCppSQLLLM(LLM):
         return self._done_and_text(loaded, answer)[1]
 
     def _done_and_text(self, loaded: _Loaded, answer: list[int]) -> tuple[bool, str]:
-        return answer_text(loaded.llama, answer, loaded.stop_ids, list(STOP_SEQUENCES), self.stop_when_not_sql)
+        return answer_text(loaded.llama, answer, loaded.stop_ids, STOP_SEQUENCES, self.stop_when_not_sql)
 
     def prefetch(self, prompts: Sequence[str], constraints: Sequence[SchemaConstraint | None] | None = None,
                  batch_size: int = BATCH_SEQUENCES) -> None:
