@@ -545,6 +545,12 @@ class Hit:
     meta: dict
 
 
+def _unit(vector: Iterable[float]) -> list[float]:
+    values = [float(x) for x in vector]
+    norm = sum(x * x for x in values) ** 0.5
+    return [x / norm for x in values] if norm else values
+
+
 class KnowledgeBase:
     """The retrieval side of the prompt for one database. Use :meth:`open` (cached per database)."""
 
@@ -767,10 +773,32 @@ class KnowledgeBase:
                             meta.get("table", ""), meta.get("column", ""), meta))
         return hits
 
+    def _note_hits(self, vector: list[float]) -> list[Hit]:
+        """Every note, scored by exact cosine similarity to ``vector``.
+
+        A note exists to be found again for the question it was written for; a filtered approximate
+        search over the whole collection does not promise that (Chroma's query can miss a document its
+        ``get`` finds with the same filter, chroma-core/chroma#5367; a CI run of the test suite missed a
+        note added a moment before), and notes are few enough to score them all.
+        """
+        got = self.store("table").get(where={"kind": "note"}, include=["embeddings", "metadatas", "documents"])
+        embeddings_, metas, texts = got.get("embeddings"), got.get("metadatas") or [], got.get("documents") or []
+        if embeddings_ is None or not len(embeddings_):
+            return []
+        query = _unit(vector)
+        hits = []
+        for embedding, meta, text in zip(embeddings_, metas, texts):
+            meta = dict(meta or {})
+            score = sum(a * b for a, b in zip(query, _unit(embedding)))
+            hits.append(Hit("note", meta.get("entry") or text, round(score, 4), meta.get("table", ""),
+                            meta.get("column", ""), meta))
+        return sorted(hits, key=lambda h: -h.score)
+
     def search(self, text: str, k: int = 8) -> list[dict]:
         """Raw hits over every kind of document, best first (for `gemsql kb search`)."""
         vector = self._vector(text)
-        hits = self._query(vector, tuple(kind for kind in KINDS if kind != "example"), k) + self._query(vector, ("example",), k)
+        hits = (self._query(vector, tuple(kind for kind in KINDS if kind not in ("example", "note")), k)
+                + self._note_hits(vector) + self._query(vector, ("example",), k))
         hits = sorted(hits, key=lambda h: -h.score)[:k]
         return [{"kind": h.kind, "text": h.text if h.kind != "example" else f"{h.text} -> {h.meta.get('sql', '')}",
                  "score": h.score, "table": h.table, "column": h.column} for h in hits]
@@ -860,7 +888,8 @@ class KnowledgeBase:
                 entities = {}
         vector = self._vector(question)
         # one filtered query for the schema and the knowledge (a few dozen documents), one for the examples
-        hits = self._query(vector, ("table", "column", "glossary", "idiom", "note"), 40)
+        hits = sorted(self._query(vector, ("table", "column", "glossary", "idiom"), 40) + self._note_hits(vector),
+                      key=lambda h: -h.score)
         schema_hits = [h for h in hits if h.kind in ("table", "column")][:max(k_schema, 1) * 2]
         knowledge_hits = [h for h in hits if h.kind in ("glossary", "idiom", "note")]
         example_hits = self._query(vector, ("example",), max(k_examples, 0) * EXAMPLE_POOL) if k_examples > 0 else []

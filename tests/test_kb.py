@@ -166,6 +166,20 @@ def test_corrections(kb: KnowledgeBase) -> None:
     assert any("penguins" in n and "no visitor data" in n for n in kb.retrieve(odd)["notes"])
 
 
+def test_every_note_is_found_again_for_its_own_question(library_db: Path) -> None:
+    kb = KnowledgeBase.open(library_db, progress=False)
+    topics = ["audiobooks", "e-book downloads", "library fines", "reading rooms", "book club meetings",
+              "translators", "cover artists", "printing costs", "shelf locations", "loan periods",
+              "reader reviews", "literary prizes"]
+    questions = [f"how many {topic} did we have last month" for topic in topics]
+    for topic, question in zip(topics, questions):
+        kb.add_correction(question, "SELECT COUNT(*) FROM books", None, note=f"no data on {topic}")
+    for topic, question in zip(topics, questions):
+        notes = kb.retrieve(question)["notes"]
+        assert any(f"no data on {topic})" in note for note in notes), (question, notes)
+    assert not any("no data on" in n for n in kb.retrieve("which authors come from England")["notes"])
+
+
 # --- the graph ------------------------------------------------------------------------------------
 
 @pytest.fixture
