@@ -415,6 +415,72 @@ def test_sampled_answers_for_self_consistency(adapter: Path) -> None:
         clear_cache()
 
 
+def test_candidates_that_agree_share_their_passes(adapter: Path) -> None:
+    """Answers of one prompt decoded as a group (one position of a pass while their tokens agree) are the
+    answers decoded one sequence each: an answer that leaves its group goes on from the right cache.
+
+    The answers follow a fixed schedule instead of a sampler, since a pass over another number of positions
+    rounds differently and a hot sample (or a second best token) may flip on that: answer 1 is made to
+    write another token first, answers 2 and 3 at the 5th token, answer 3 again at the 9th; greedy
+    otherwise."""
+    from tools.llama_batch import BatchContext
+    from tools.llama_llm import LlamaCppSQLLLM, _loaded, _piece_reader, _prompt_tokens, clear_cache
+
+    try:
+        clear_cache()
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=16, stop_when_not_sql=False, threads=2)
+        loaded = _loaded(llm.gguf_path(), 2)
+        piece = _piece_reader(loaded.llama)
+        tokens = _prompt_tokens(loaded.llama, PROMPT, 16)
+        def token(text: str) -> int:
+            return loaded.llama.tokenize(text.encode(), add_bos=False)[0]
+
+        # (answer, step): the token written there instead of the best; answers 2 and 3 stay together to step 8
+        forced = {(1, 0): token(" WITH"), (2, 4): token(" total"), (3, 4): token(" total"), (3, 8): token(" region")}
+        detours = {seq: {step for s, step in forced if s == seq} for seq in range(4)}
+        positions: list[int] = []
+        original = BatchContext._decode
+
+        def counting(self, items):  # the positions whose logits are read: answers' passes, not the prefix
+            positions.append(sum(1 for *_, wants_logits in items if wants_logits))
+            return original(self, items)
+
+        near_ties: list[set[int]] = [set() for _ in range(4)]
+
+        def decode(share: bool) -> tuple[list[list[int]], int]:
+            positions.clear()
+            steps = [0] * 4
+
+            def pick(seq: int, logits, text: str) -> int:
+                steps[seq] += 1
+                best, second = sorted(logits)[-1:-3:-1]
+                if best - second < 0.3:  # another pass size may round this one the other way
+                    near_ties[seq].add(steps[seq] - 1)
+                return forced.get((seq, steps[seq] - 1), int(logits.argmax()))
+
+            with loaded.lock:
+                answers = loaded.batch_context(4, 2).generate([tokens] * 4, lambda i, answer: False, [None] * 4,
+                                                              piece, 16, pick=pick, share_identical=share)
+            return answers, sum(positions)
+
+        BatchContext._decode = counting
+        try:
+            shared, shared_cost = decode(True)
+            alone, alone_cost = decode(False)
+        finally:
+            BatchContext._decode = original
+        assert len({tuple(a) for a in shared}) == 4 and all(len(a) == 16 for a in shared)
+        for seq, (together, single) in enumerate(zip(shared, alone)):  # the same tokens up to a near-tie
+            sure = min(near_ties[seq] - detours[seq], default=16)
+            assert together[:sure] == single[:sure], (seq, sure, together, single)
+        # and the comparison reached past the detours: the answers that left a group went on from its cache
+        assert min(near_ties[2] - detours[2], default=16) > 6 and min(near_ties[3] - detours[3], default=16) > 6
+        # every answer's last prompt token and 15 passes alone; shared: one prompt end, then 2, 3, 4 groups
+        assert alone_cost == 4 * 16 and shared_cost == 1 + 4 * 2 + 4 * 3 + 7 * 4
+    finally:
+        clear_cache()
+
+
 def test_restoring_saved_prompt_states_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """A restored state does not always lead to the answers a computed prefix gives: off unless asked for."""
     from tools.llama_llm import LlamaCppSQLLLM

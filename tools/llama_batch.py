@@ -6,6 +6,8 @@ most of the arithmetic units idle; a pass over several positions costs little mo
 So the questions' prompts go through one llama.cpp context with one sequence each: the prefix they share
 (the schema) is computed once and shared by every sequence, then each prompt's own tokens, then every
 step decodes the next token of each answer still running, greedily, with the same stops as one call.
+Answers of one prompt that still agree token for token (self-consistency's candidates, while the model
+is sure) take one position of a pass between them.
 
 Greedy answers are those of one call per prompt up to rounding: a position computed in another batch can
 break a near-tie the other way (see tools.llama_llm). Used by evaluation (``gemsql eval --batch N``);
@@ -67,13 +69,16 @@ class BatchContext:
 
     def generate(self, prompts: Sequence[Sequence[int]], should_stop, constraints: Sequence[SchemaConstraint | None],
                  piece, max_new_tokens: int,
-                 pick: Callable[[int, np.ndarray, str], int] | None = None) -> list[list[int]]:
+                 pick: Callable[[int, np.ndarray, str], int] | None = None,
+                 share_identical: bool = True) -> list[list[int]]:
         """Continuations of up to ``n_seq`` tokenised prompts, greedy unless ``pick`` chooses the tokens.
 
         ``should_stop(i, tokens)`` says when answer ``i`` is complete; ``piece(token)`` is a token's text
         (for the constraints). ``pick(i, logits, text)``, where given, chooses answer ``i``'s next token
         from its logits and its text so far (sampling, tools.self_consistency) instead of the constrained
-        argmax. The same prompt may appear several times. Returns the tokens of each answer.
+        argmax. The same prompt may appear several times: while its answers have the same tokens, one
+        pass position serves them all (``share_identical=False`` decodes every answer separately, the
+        reference for tests and benchmarks). Returns the tokens of each answer.
         """
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for a batch of {self.n_seq}")
@@ -99,26 +104,65 @@ class BatchContext:
         for seq in range(1, len(prompts)):
             self.ctx.kv_cache_seq_cp(0, seq, 0, shared)
 
+        # Answers with the same tokens so far (the same prompt sampled again, while its samples agree) have
+        # the same logits: only the first of each such group is decoded, the others pick their tokens from
+        # its row. A member that picks another token leaves the group with a copy of its cache (shared
+        # cells, no arithmetic) and is decoded on its own from then on. A sure model's five candidates
+        # then cost one answer's passes, not five.
+        groups: list[list[int]] = []
+        for seq, p in enumerate(prompts):
+            same = next((g for g in groups if share_identical and prompts[g[0]] == p), None)
+            if same is None:
+                groups.append([seq])
+            else:
+                same.append(seq)
         answers: list[list[int]] = [[] for _ in prompts]
         texts = [""] * len(prompts)
         nxt: dict[int, int] = {}
-        pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) for pos, t in enumerate(p) if pos >= shared]
+        reps = {g[0] for g in groups}
+        pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) if seq in reps
+                   for pos, t in enumerate(p) if pos >= shared]
         for start in range(0, len(pending), BATCH_TOKENS):  # each prompt's own tokens, packed together
             chunk = pending[start:start + BATCH_TOKENS]
             self._decode(chunk)
             for index, (_, _, seq, last) in enumerate(chunk):
                 if last:
-                    nxt[seq] = pick(seq, self._row(index), texts[seq])
+                    group = next(g for g in groups if g[0] == seq)
+                    row = self._row(index)
+                    for member in group:
+                        nxt[member] = pick(member, row, texts[member])
         position = {seq: len(p) for seq, p in enumerate(prompts)}
         while nxt:
             for seq, token in nxt.items():
                 answers[seq].append(token)
                 texts[seq] += piece(token)
-            running = [seq for seq in nxt if not should_stop(seq, answers[seq]) and len(answers[seq]) < max_new_tokens]
+            groups = self._split(groups, nxt, position, shared)
+            running = [g for g in groups if not should_stop(g[0], answers[g[0]]) and len(answers[g[0]]) < max_new_tokens]
             if not running:
                 break
-            self._decode([(nxt[seq], position[seq], seq, True) for seq in running])
-            for seq in running:
-                position[seq] += 1
-            nxt = {seq: pick(seq, self._row(index), texts[seq]) for index, seq in enumerate(running)}
+            self._decode([(nxt[g[0]], position[g[0]], g[0], True) for g in running])
+            for g in running:
+                for member in g:
+                    position[member] += 1
+            nxt = {}
+            for index, g in enumerate(running):
+                row = self._row(index)
+                for member in g:
+                    nxt[member] = pick(member, row, texts[member])
+            groups = running
         return answers
+
+    def _split(self, groups: list[list[int]], picked: dict[int, int], position: dict[int, int],
+               shared: int) -> list[list[int]]:
+        """Each group parted by the token its members just picked; a new group's first member gets the cache
+        its old group's first member holds for the answer so far."""
+        out: list[list[int]] = []
+        for group in groups:
+            by_token: dict[int, list[int]] = {}
+            for member in group:
+                by_token.setdefault(picked[member], []).append(member)
+            for part in by_token.values():
+                if part[0] != group[0]:
+                    self.ctx.kv_cache_seq_cp(group[0], part[0], shared, position[group[0]])
+                out.append(part)
+        return out

@@ -422,7 +422,8 @@ class LlamaCppSQLLLM(LLM):
     def candidates(self, prompt: str, n: int, *, constraint: SchemaConstraint | None = None,
                    temperature: float | None = None, top_k: int | None = None, seed: int | None = None) -> list[str]:
         """The greedy answer (under ``constraint`` if given) and ``n - 1`` sampled ones, all decoded in one batch:
-        one prefill and one pass per token for all of them, instead of a greedy call and then a batch.
+        one prefill and one pass per token for all of them, instead of a greedy call and then a batch; while
+        the answers agree token for token, one position of the pass serves them all.
 
         The greedy answer is that of a single call up to a near-tie (a batched pass rounds differently); an
         answer prefetched for this prompt is used as it is."""
