@@ -415,68 +415,110 @@ def test_sampled_answers_for_self_consistency(adapter: Path) -> None:
         clear_cache()
 
 
-def test_candidates_that_agree_share_their_passes(adapter: Path) -> None:
-    """Answers of one prompt decoded as a group (one position of a pass while their tokens agree) are the
-    answers decoded one sequence each: an answer that leaves its group goes on from the right cache.
+class ScheduledBatch:
+    """Answers to PROMPT decoded in one batch on a fixed schedule instead of a sampler: ``schedule[(answer,
+    step)]`` is the token written there, the best token elsewhere. A pass over another number of positions
+    rounds differently and a hot sample (or a second best token) may flip on that; the best token flips
+    only at a near-tie, which is recorded (``near_ties[answer]``: the steps whose two best tokens were
+    within 0.3) so that comparisons stop there."""
 
-    The answers follow a fixed schedule instead of a sampler, since a pass over another number of positions
-    rounds differently and a hot sample (or a second best token) may flip on that: answer 1 is made to
-    write another token first, answers 2 and 3 at the 5th token, answer 3 again at the 9th; greedy
-    otherwise."""
-    from tools.llama_batch import BatchContext
-    from tools.llama_llm import LlamaCppSQLLLM, _loaded, _piece_reader, _prompt_tokens, clear_cache
+    def __init__(self, adapter: Path, answers: int, new_tokens: int = 16) -> None:
+        from tools.llama_llm import LlamaCppSQLLLM, _loaded, _piece_reader, _prompt_tokens
 
-    try:
-        clear_cache()
-        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=16, stop_when_not_sql=False, threads=2)
-        loaded = _loaded(llm.gguf_path(), 2)
-        piece = _piece_reader(loaded.llama)
-        tokens = _prompt_tokens(loaded.llama, PROMPT, 16)
-        def token(text: str) -> int:
-            return loaded.llama.tokenize(text.encode(), add_bos=False)[0]
+        llm = LlamaCppSQLLLM(adapter=str(adapter), max_new_tokens=new_tokens, stop_when_not_sql=False, threads=2)
+        self.loaded = _loaded(llm.gguf_path(), 2)
+        self.piece = _piece_reader(self.loaded.llama)
+        self.tokens = _prompt_tokens(self.loaded.llama, PROMPT, new_tokens)
+        self.answers, self.new_tokens = answers, new_tokens
+        self.near_ties: list[set[int]] = [set() for _ in range(answers)]
 
-        # (answer, step): the token written there instead of the best; answers 2 and 3 stay together to step 8
-        forced = {(1, 0): token(" WITH"), (2, 4): token(" total"), (3, 4): token(" total"), (3, 8): token(" region")}
-        detours = {seq: {step for s, step in forced if s == seq} for seq in range(4)}
+    def token(self, text: str) -> int:
+        return self.loaded.llama.tokenize(text.encode(), add_bos=False)[0]
+
+    def decode(self, schedule: dict[tuple[int, int], int], share: bool = True,
+               drafts: int = 0) -> tuple[list[list[int]], list[int]]:
+        """(the answers, the positions whose logits each pass computed)."""
+        from tools.llama_batch import BatchContext
+
+        steps = [0] * self.answers
         positions: list[int] = []
         original = BatchContext._decode
 
-        def counting(self, items):  # the positions whose logits are read: answers' passes, not the prefix
+        def counting(batch, items):  # the positions whose logits are read: answers' passes, not the prefix
             positions.append(sum(1 for *_, wants_logits in items if wants_logits))
-            return original(self, items)
+            return original(batch, items)
 
-        near_ties: list[set[int]] = [set() for _ in range(4)]
-
-        def decode(share: bool) -> tuple[list[list[int]], int]:
-            positions.clear()
-            steps = [0] * 4
-
-            def pick(seq: int, logits, text: str) -> int:
-                steps[seq] += 1
-                best, second = sorted(logits)[-1:-3:-1]
-                if best - second < 0.3:  # another pass size may round this one the other way
-                    near_ties[seq].add(steps[seq] - 1)
-                return forced.get((seq, steps[seq] - 1), int(logits.argmax()))
-
-            with loaded.lock:
-                answers = loaded.batch_context(4, 2).generate([tokens] * 4, lambda i, answer: False, [None] * 4,
-                                                              piece, 16, pick=pick, share_identical=share)
-            return answers, sum(positions)
+        def pick(seq: int, logits, text: str) -> int:
+            step = steps[seq]
+            steps[seq] += 1
+            best, second = sorted(logits)[-1:-3:-1]
+            if best - second < 0.3 and (seq, step) not in schedule:
+                self.near_ties[seq].add(step)
+            return schedule.get((seq, step), int(logits.argmax()))
 
         BatchContext._decode = counting
         try:
-            shared, shared_cost = decode(True)
-            alone, alone_cost = decode(False)
+            with self.loaded.lock:
+                answers = self.loaded.batch_context(self.answers, 2).generate(
+                    [self.tokens] * self.answers, lambda i, answer: False, [None] * self.answers, self.piece,
+                    self.new_tokens, pick=pick, share_identical=share, draft_tokens=drafts)
         finally:
             BatchContext._decode = original
+        return answers, [p for p in positions if p]
+
+    def sure(self, seq: int) -> int:
+        """How many tokens of answer ``seq`` no near-tie can have changed."""
+        return min(self.near_ties[seq], default=self.new_tokens)
+
+
+def test_candidates_that_agree_share_their_passes(adapter: Path) -> None:
+    """Answers of one prompt decoded as a group (one position of a pass while their tokens agree) are the
+    answers decoded one sequence each: an answer that leaves its group goes on from the right cache.
+    Answer 1 writes another token first, answers 2 and 3 the same other token at the 5th, answer 3 another
+    again at the 9th."""
+    from tools.llama_llm import clear_cache
+
+    try:
+        clear_cache()
+        batch = ScheduledBatch(adapter, 4)
+        schedule = {(1, 0): batch.token(" WITH"), (2, 4): batch.token(" total"), (3, 4): batch.token(" total"),
+                    (3, 8): batch.token(" region")}
+        shared, shared_positions = batch.decode(schedule)
+        alone, alone_positions = batch.decode(schedule, share=False)
         assert len({tuple(a) for a in shared}) == 4 and all(len(a) == 16 for a in shared)
         for seq, (together, single) in enumerate(zip(shared, alone)):  # the same tokens up to a near-tie
-            sure = min(near_ties[seq] - detours[seq], default=16)
-            assert together[:sure] == single[:sure], (seq, sure, together, single)
+            assert together[:batch.sure(seq)] == single[:batch.sure(seq)], (seq, together, single)
         # and the comparison reached past the detours: the answers that left a group went on from its cache
-        assert min(near_ties[2] - detours[2], default=16) > 6 and min(near_ties[3] - detours[3], default=16) > 6
+        assert batch.sure(2) > 6 and batch.sure(3) > 6
         # every answer's last prompt token and 15 passes alone; shared: one prompt end, then 2, 3, 4 groups
-        assert alone_cost == 4 * 16 and shared_cost == 1 + 4 * 2 + 4 * 3 + 7 * 4
+        assert sum(alone_positions) == 4 * 16 and sum(shared_positions) == 1 + 4 * 2 + 4 * 3 + 7 * 4
+    finally:
+        clear_cache()
+
+
+def test_a_batch_verifies_prompt_lookup_drafts(adapter: Path) -> None:
+    """With drafts, a group's pass also computes the tokens its answer would copy from the prompt next, and
+    each answer keeps those its own choices agree with: the same answers in fewer passes. Answers 0 and 1
+    copy eight tokens of the prompt (which the drafts foresee) and then write the best tokens; answer 2
+    copies four and then writes its own, parting from the others inside a pass of drafts."""
+    from tools.llama_llm import clear_cache
+
+    try:
+        clear_cache()
+        batch = ScheduledBatch(adapter, 3, new_tokens=20)
+        start = len(batch.tokens) // 2
+        copied = batch.tokens[start:start + 8]
+        schedule = {(seq, step): copied[step] for seq in (0, 1) for step in range(8)}
+        schedule |= {(2, step): copied[step] for step in range(4)}
+        schedule[(2, 4)] = batch.token(" region")
+        plain, plain_positions = batch.decode(schedule)
+        drafted, drafted_positions = batch.decode(schedule, drafts=3)
+        for seq, (one, other) in enumerate(zip(plain, drafted)):
+            assert one[:batch.sure(seq)] == other[:batch.sure(seq)], (seq, one, other)
+            assert one[:4] == copied[:4] and len(one) == len(other) == 20
+        assert plain[0] == plain[1] and plain[2][4] == batch.token(" region")
+        assert batch.sure(0) > 10 and batch.sure(2) > 7  # compared well past the copies
+        assert len(drafted_positions) < len(plain_positions), (drafted_positions, plain_positions)
     finally:
         clear_cache()
 

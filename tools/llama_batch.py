@@ -7,7 +7,8 @@ So the questions' prompts go through one llama.cpp context with one sequence eac
 (the schema) is computed once and shared by every sequence, then each prompt's own tokens, then every
 step decodes the next token of each answer still running, greedily, with the same stops as one call.
 Answers of one prompt that still agree token for token (self-consistency's candidates, while the model
-is sure) take one position of a pass between them.
+is sure) take one position of a pass between them, and such a group's pass can also verify the tokens
+its answer would copy from the prompt next, as a single call does (prompt-lookup drafts).
 
 Greedy answers are those of one call per prompt up to rounding: a position computed in another batch can
 break a near-tie the other way (see tools.llama_llm). Used by evaluation (``gemsql eval --batch N``);
@@ -70,7 +71,7 @@ class BatchContext:
     def generate(self, prompts: Sequence[Sequence[int]], should_stop, constraints: Sequence[SchemaConstraint | None],
                  piece, max_new_tokens: int,
                  pick: Callable[[int, np.ndarray, str], int] | None = None,
-                 share_identical: bool = True) -> list[list[int]]:
+                 share_identical: bool = True, draft_tokens: int = 0) -> list[list[int]]:
         """Continuations of up to ``n_seq`` tokenised prompts, greedy unless ``pick`` chooses the tokens.
 
         ``should_stop(i, tokens)`` says when answer ``i`` is complete; ``piece(token)`` is a token's text
@@ -78,14 +79,19 @@ class BatchContext:
         from its logits and its text so far (sampling, tools.self_consistency) instead of the constrained
         argmax. The same prompt may appear several times: while its answers have the same tokens, one
         pass position serves them all (``share_identical=False`` decodes every answer separately, the
-        reference for tests and benchmarks). Returns the tokens of each answer.
+        reference for tests and benchmarks). ``draft_tokens`` > 0: each pass also verifies up to that many
+        tokens that the answer would copy from its prompt next (tools.llama_llm.prompt_lookup); an answer
+        keeps those its own choices agree with. Returns the tokens of each answer.
         """
+        from tools.llama_llm import prompt_lookup
+
         if len(prompts) > self.n_seq:
             raise ValueError(f"{len(prompts)} prompts for a batch of {self.n_seq}")
         # the last token of each prompt is its own: its logits start the answer
         shared = min(min(self.llama.longest_token_prefix(prompts[0], p) for p in prompts),
                      min(len(p) for p in prompts) - 1)
-        if shared + sum(len(p) - shared for p in prompts) + len(prompts) * max_new_tokens > BATCH_CONTEXT_TOKENS:
+        if (shared + sum(len(p) - shared for p in prompts) + len(prompts) * (max_new_tokens + max(draft_tokens, 0))
+                > BATCH_CONTEXT_TOKENS):
             raise ValueError("the prompts and their answers do not fit the batch context")
         if pick is None:
             def pick(seq: int, logits: np.ndarray, text: str) -> int:
@@ -106,7 +112,7 @@ class BatchContext:
 
         # Answers with the same tokens so far (the same prompt sampled again, while its samples agree) have
         # the same logits: only the first of each such group is decoded, the others pick their tokens from
-        # its row. A member that picks another token leaves the group with a copy of its cache (shared
+        # its rows. A member that picks another token leaves the group with a copy of its cache (shared
         # cells, no arithmetic) and is decoded on its own from then on. A sure model's five candidates
         # then cost one answer's passes, not five.
         groups: list[list[int]] = []
@@ -118,51 +124,89 @@ class BatchContext:
                 same.append(seq)
         answers: list[list[int]] = [[] for _ in prompts]
         texts = [""] * len(prompts)
-        nxt: dict[int, int] = {}
+        position = {seq: len(p) for seq, p in enumerate(prompts)}
+        """Where each answer's next token goes; the cache of its group's first member holds all before it."""
+
+        def take(seq: int, token: int) -> bool:
+            """Add ``token`` to answer ``seq``; is the answer done?"""
+            answers[seq].append(token)
+            texts[seq] += piece(token)
+            return should_stop(seq, answers[seq]) or len(answers[seq]) >= max_new_tokens
+
         reps = {g[0] for g in groups}
         pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) if seq in reps
                    for pos, t in enumerate(p) if pos >= shared]
+        firsts: dict[int, tuple[tuple[int, ...], bool]] = {}
         for start in range(0, len(pending), BATCH_TOKENS):  # each prompt's own tokens, packed together
             chunk = pending[start:start + BATCH_TOKENS]
             self._decode(chunk)
             for index, (_, _, seq, last) in enumerate(chunk):
                 if last:
-                    group = next(g for g in groups if g[0] == seq)
                     row = self._row(index)
-                    for member in group:
-                        nxt[member] = pick(member, row, texts[member])
-        position = {seq: len(p) for seq, p in enumerate(prompts)}
-        while nxt:
-            for seq, token in nxt.items():
-                answers[seq].append(token)
-                texts[seq] += piece(token)
-            groups = self._split(groups, nxt, position, shared)
-            running = [g for g in groups if not should_stop(g[0], answers[g[0]]) and len(answers[g[0]]) < max_new_tokens]
-            if not running:
-                break
-            self._decode([(nxt[g[0]], position[g[0]], g[0], True) for g in running])
-            for g in running:
-                for member in g:
+                    for member in next(g for g in groups if g[0] == seq):
+                        token = pick(member, row, texts[member])
+                        firsts[member] = ((token,), take(member, token))
+        running = self._regroup(groups, firsts, position, shared)
+
+        while running:
+            # one pass: each group's last token, then the tokens its answer would copy from its prompt next
+            items, drafts = [], []
+            for group in running:
+                first = group[0]
+                room = min(draft_tokens, max_new_tokens - len(answers[first]) - 1)
+                draft = prompt_lookup([*prompts[first], *answers[first]], room) if room > 0 else []
+                drafts.append(draft)
+                items += [(token, position[first] + j, first, True)
+                          for j, token in enumerate([answers[first][-1], *draft])]
+            if len(items) > BATCH_TOKENS:
+                raise ValueError("more positions in one pass than the batch holds")
+            self._decode(items)
+            for group in running:
+                for member in group:
                     position[member] += 1
-            nxt = {}
-            for index, g in enumerate(running):
-                row = self._row(index)
-                for member in g:
-                    nxt[member] = pick(member, row, texts[member])
-            groups = running
+            taken: dict[int, tuple[tuple[int, ...], bool]] = {}
+            index = 0
+            for group, draft in zip(running, drafts):
+                for member in group:  # each member reads the rows while its choices follow the draft
+                    tokens, done = [], False
+                    for j in range(len(draft) + 1):
+                        token = pick(member, self._row(index + j), texts[member])
+                        tokens.append(token)
+                        done = take(member, token)
+                        if done or j == len(draft) or token != draft[j]:
+                            break
+                    taken[member] = (tuple(tokens), done)
+                index += len(draft) + 1
+            running = self._regroup(running, taken, position, shared)
         return answers
 
-    def _split(self, groups: list[list[int]], picked: dict[int, int], position: dict[int, int],
-               shared: int) -> list[list[int]]:
-        """Each group parted by the token its members just picked; a new group's first member gets the cache
-        its old group's first member holds for the answer so far."""
+    def _regroup(self, groups: list[list[int]], taken: dict[int, tuple[tuple[int, ...], bool]],
+                 position: dict[int, int], shared: int) -> list[list[int]]:
+        """The groups that go on, after their members took these tokens, parted by what each took.
+
+        ``taken[member]`` is (the tokens it added, is it done); ``position`` is where the first of them
+        went, and all but the last were decoded there and after (the draft it followed), so a part's
+        next token goes where its last one does. A new part's first member gets the cache cells before
+        that from the old first member, which then drops the cells of any draft it did not follow.
+        """
         out: list[list[int]] = []
         for group in groups:
-            by_token: dict[int, list[int]] = {}
+            first = group[0]
+            base = position[first]
+            parts: dict[tuple[int, ...], list[int]] = {}
             for member in group:
-                by_token.setdefault(picked[member], []).append(member)
-            for part in by_token.values():
-                if part[0] != group[0]:
-                    self.ctx.kv_cache_seq_cp(group[0], part[0], shared, position[group[0]])
-                out.append(part)
+                parts.setdefault(taken[member][0], []).append(member)
+            keeps_first = None
+            for tokens, part in parts.items():
+                end = base + len(tokens) - 1  # the part's next token goes here; the cache holds all before
+                for member in part:
+                    position[member] = end
+                if part[0] != first:
+                    self.ctx.kv_cache_seq_cp(first, part[0], shared, end)
+                else:
+                    keeps_first = end
+                if not taken[part[0]][1]:
+                    out.append(part)
+            if keeps_first is not None:
+                self.ctx.kv_cache_seq_rm(first, keeps_first, -1)
         return out

@@ -455,7 +455,8 @@ class LlamaCppSQLLLM(LLM):
         with loaded.lock:
             tokens = _prompt_tokens(llama, prompt, self.max_new_tokens)
             answers = loaded.batch_context(n, threads).generate(
-                [tokens] * n, self._stopper(loaded), [None] * n, piece, self.max_new_tokens, pick=pick)
+                [tokens] * n, self._stopper(loaded), [None] * n, piece, self.max_new_tokens, pick=pick,
+                draft_tokens=self.draft_tokens)
             return [self._text(loaded, answer) for answer in answers]
 
     def _stopper(self, loaded: _Loaded) -> Callable[[int, list[int]], bool]:
