@@ -545,12 +545,6 @@ class Hit:
     meta: dict
 
 
-def _unit(vector: Iterable[float]) -> list[float]:
-    values = [float(x) for x in vector]
-    norm = sum(x * x for x in values) ** 0.5
-    return [x / norm for x in values] if norm else values
-
-
 class KnowledgeBase:
     """The retrieval side of the prompt for one database. Use :meth:`open` (cached per database)."""
 
@@ -785,12 +779,15 @@ class KnowledgeBase:
         embeddings_, metas, texts = got.get("embeddings"), got.get("metadatas") or [], got.get("documents") or []
         if embeddings_ is None or not len(embeddings_):
             return []
-        query = _unit(vector)
+        import numpy as np
+
+        matrix, query = np.asarray(embeddings_, dtype=np.float64), np.asarray(vector, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+        scores = np.divide(matrix @ query, norms, out=np.zeros(len(matrix)), where=norms > 0)
         hits = []
-        for embedding, meta, text in zip(embeddings_, metas, texts):
+        for score, meta, text in zip(scores, metas, texts):
             meta = dict(meta or {})
-            score = sum(a * b for a, b in zip(query, _unit(embedding)))
-            hits.append(Hit("note", meta.get("entry") or text, round(score, 4), meta.get("table", ""),
+            hits.append(Hit("note", meta.get("entry") or text, round(float(score), 4), meta.get("table", ""),
                             meta.get("column", ""), meta))
         return sorted(hits, key=lambda h: -h.score)
 

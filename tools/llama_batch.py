@@ -127,14 +127,22 @@ class BatchContext:
         position = {seq: len(p) for seq, p in enumerate(prompts)}
         """Where each answer's next token goes; the cache of its group's first member holds all before it."""
 
-        def take(seq: int, token: int) -> bool:
-            """Add ``token`` to answer ``seq``; is the answer done?"""
-            answers[seq].append(token)
-            texts[seq] += piece(token)
-            return should_stop(seq, answers[seq]) or len(answers[seq]) >= max_new_tokens
+        def follow(member: int, index: int, draft: list[int]) -> tuple[tuple[int, ...], bool]:
+            """Answer ``member`` takes its tokens from the rows from ``index`` on, while they follow ``draft``:
+            (the tokens it took, is it done)."""
+            tokens: list[int] = []
+            for j in range(len(draft) + 1):
+                token = pick(member, self._row(index + j), texts[member])
+                tokens.append(token)
+                answers[member].append(token)
+                texts[member] += piece(token)
+                done = should_stop(member, answers[member]) or len(answers[member]) >= max_new_tokens
+                if done or j == len(draft) or token != draft[j]:
+                    break
+            return tuple(tokens), done
 
-        reps = {g[0] for g in groups}
-        pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) if seq in reps
+        group_of = {g[0]: g for g in groups}
+        pending = [(t, pos, seq, pos == len(p) - 1) for seq, p in enumerate(prompts) if seq in group_of
                    for pos, t in enumerate(p) if pos >= shared]
         firsts: dict[int, tuple[tuple[int, ...], bool]] = {}
         for start in range(0, len(pending), BATCH_TOKENS):  # each prompt's own tokens, packed together
@@ -142,10 +150,8 @@ class BatchContext:
             self._decode(chunk)
             for index, (_, _, seq, last) in enumerate(chunk):
                 if last:
-                    row = self._row(index)
-                    for member in next(g for g in groups if g[0] == seq):
-                        token = pick(member, row, texts[member])
-                        firsts[member] = ((token,), take(member, token))
+                    for member in group_of[seq]:
+                        firsts[member] = follow(member, index, [])
         running = self._regroup(groups, firsts, position, shared)
 
         while running:
@@ -167,15 +173,8 @@ class BatchContext:
             taken: dict[int, tuple[tuple[int, ...], bool]] = {}
             index = 0
             for group, draft in zip(running, drafts):
-                for member in group:  # each member reads the rows while its choices follow the draft
-                    tokens, done = [], False
-                    for j in range(len(draft) + 1):
-                        token = pick(member, self._row(index + j), texts[member])
-                        tokens.append(token)
-                        done = take(member, token)
-                        if done or j == len(draft) or token != draft[j]:
-                            break
-                    taken[member] = (tuple(tokens), done)
+                for member in group:
+                    taken[member] = follow(member, index, draft)
                 index += len(draft) + 1
             running = self._regroup(running, taken, position, shared)
         return answers
